@@ -71,12 +71,19 @@ class ScriptedAlgorithm(Algorithm):
     search_space = SearchSpace((Param("batch_size", 8, kind="choice", choices=(8,)),))
 
     def __init__(
-        self, clock, step_cost=0.1, init_cost=0.3, prepare_cost=0.05, losses=None, crash_at=None
+        self,
+        clock,
+        step_cost=0.1,
+        init_cost=0.3,
+        prepare_cost=0.05,
+        losses=None,
+        crash_at=None,
+        crash_with=RuntimeError("boom"),
     ):
         self.clock = clock
         self.step_cost, self.init_cost, self.prepare_cost = step_cost, init_cost, prepare_cost
         self.losses = losses or {}
-        self.crash_at = crash_at
+        self.crash_at, self.crash_with = crash_at, crash_with
         self.prepared = 0
 
     def init(self, workload, model, hp, seed):
@@ -85,7 +92,7 @@ class ScriptedAlgorithm(Algorithm):
 
     def update(self, state, batch, step):
         if step == self.crash_at:
-            raise RuntimeError("boom")
+            raise self.crash_with
         self.clock.advance(self.step_cost)
         return torch.tensor(self.losses.get(step, 1.0))
 

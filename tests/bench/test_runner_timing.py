@@ -107,6 +107,28 @@ def test_crash_is_failed_with_error(tmp_path):
     assert row["status"] == "failed" and "boom" in row["error"]
 
 
+def test_interrupted_lone_run_is_closed_as_failed_and_keeps_its_evaluations(tmp_path):
+    clock, w, a = make(script=[0.1, 0.2], crash_at=25, crash_with=KeyboardInterrupt())
+    with Store(tmp_path / "s.db") as store:
+        with pytest.raises(KeyboardInterrupt):
+            run_trial(w, a, clock=clock, store=store)
+        (row,) = store.trials()
+        evals = store.evaluations(row["id"])
+    assert row["status"] == "failed" and "interrupted" in row["error"]
+    assert row["steps"] == 25
+    # 0.3 s of init, then 0.1 s per step: evaluations at 1 s and 2 s of timed training
+    assert [e.metrics["accuracy"] for e in evals] == [0.1, 0.2]
+
+
+def test_interrupted_benchmark_trial_stays_unfinished_for_resume(tmp_path):
+    clock, w, a = make(crash_at=5, crash_with=KeyboardInterrupt())
+    with Store(tmp_path / "s.db") as store:
+        trial_id = store.create_trial(workload=w.name, algorithm=a.name, seed=0, mode="time")
+        with pytest.raises(KeyboardInterrupt):
+            run_trial(w, a, clock=clock, store=store, trial_id=trial_id)
+        assert store.trial(trial_id)["status"] == "running"
+
+
 def test_store_commits_every_evaluation_as_it_happens(tmp_path):
     path = tmp_path / "s.db"
     seen = []

@@ -9,7 +9,8 @@ import pytest
 
 from trainlab.bench.targets import RUNTIME_MARGIN, set_target
 from trainlab.cli import main
-from trainlab.registry import get_workload
+from trainlab.bench.store import Store
+from trainlab.registry import get_algorithm, get_workload
 from trainlab.spec import TrainlabError
 from trainlab.workloads.targets import write_entries
 
@@ -55,6 +56,18 @@ def test_set_target_procedure(tmp_path, monkeypatch):
     assert entry["step_hint"] == round(best["hyperparameters"]["horizon"] * 20)
     assert entry["previous"] == {"value": 0.9, "max_runtime": 2.0, "step_hint": 20}
     assert entry["machine"] and entry["date"]
+    # tuning: each baseline's defaults plus 2 Halton points, all at the workload's batch size
+    with Store(tmp_path / "s.db") as store:
+        proc = entry["procedure"]
+        defaults = store.trials(benchmark_id=proc["defaults_benchmark"])
+        tuned = store.trials(benchmark_id=proc["tuning_benchmark"])
+    assert len(defaults) == 4 and len(tuned) == 8
+    for t in defaults:
+        assert t["hyperparameters"] == get_algorithm(t["algorithm"]).search_space.validate({})
+    assert {t["hyperparameters"]["batch_size"] for t in defaults + tuned} == {"auto"}
+    for name in ("adamw", "nadamw", "nesterov", "heavyball"):
+        points = [t["hyperparameters"] for t in tuned if t["algorithm"] == name]
+        assert len(points) == 2 and points[0] != points[1]
 
 
 def test_targets_cli_writes_the_file(tmp_path, monkeypatch, capsys):

@@ -54,6 +54,20 @@ def test_external_tuning_splits_one_sequence_into_studies():
     assert plans == tuning.external_tuning(SPACE, n_trials=4, n_studies=3, seed=7)
 
 
+def test_external_tuning_can_hold_parameters_fixed():
+    plans = tuning.plan_algorithm(get_algorithm("nadamw"), "external", 6, 1, 0, {"batch_size": 64})
+    assert {p.hyperparameters["batch_size"] for p in plans} == {64}
+    # the Halton sequence runs over the other parameters only
+    space = get_algorithm("nadamw").search_space
+    free = SearchSpace(tuple(p for p in space.params if p.name != "batch_size"))
+    halton = tuning.halton_points(free, 6, seed=0)
+    assert [p.hyperparameters for p in plans] == [
+        space.validate({**hp, "batch_size": 64}) for hp in halton
+    ]
+    with pytest.raises(TrainlabError, match="cannot hold 'width' fixed"):
+        tuning.plan_algorithm(get_algorithm("nadamw"), "external", 2, 1, 0, {"width": 3})
+
+
 def test_self_tuning_runs_defaults_once_per_study_with_different_seeds():
     plans = tuning.self_tuning(ADAM_SPACE, n_studies=3, seed=0)
     assert [p.hyperparameters for p in plans] == [ADAM_SPACE.validate({})] * 3

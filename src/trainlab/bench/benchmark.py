@@ -63,7 +63,7 @@ class BenchmarkConfig:
     variants: bool = False
     #: keep training after the target (target setting needs the best value)
     full_curve: bool = False
-    #: ruleset ``fixed``: the hyperparameters of each algorithm
+    #: ruleset ``fixed``: the hyperparameters of each algorithm; ``external``: values held fixed
     hyperparameters: dict[str, dict[str, Any]] = field(default_factory=dict)
     device: str = "cpu"
 

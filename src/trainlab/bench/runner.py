@@ -147,6 +147,10 @@ def run_trial(
         seed=seed,
         mode="steps" if step_mode else "time",
     )
+    # a trial this call creates (a lone run) is closed as failed when interrupted; a trial
+    # handed in by a benchmark stays unfinished, so that --resume runs it again
+    owns_trial = trial_id is None
+    interrupted = False
     if store is not None:
         if trial_id is None:
             trial_id = store.create_trial(
@@ -248,6 +252,12 @@ def run_trial(
             t0 = clock()
             result.test_metrics = workload.evaluate(eval_model, "test")
             eval_total += clock() - t0
+    except KeyboardInterrupt:
+        if not owns_trial:
+            raise
+        interrupted = True
+        result.status = "failed"
+        result.error = f"interrupted (KeyboardInterrupt) after {step} steps"
     except Exception as exc:  # the algorithm crashed: record it, the caller decides what next
         result.status = "failed"
         result.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
@@ -271,4 +281,6 @@ def run_trial(
             test_metrics=result.test_metrics,
             error=result.error,
         )
+    if interrupted:
+        raise KeyboardInterrupt
     return result

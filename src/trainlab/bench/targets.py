@@ -2,11 +2,14 @@
 
 For each workload:
 
-1. **Tune** the four baselines (AdamW, NAdamW, Nesterov, heavy-ball) with ``N`` Halton points
-   each (the external ruleset, one study), every trial trained to its full budget
-   (``full_curve``) so its best validation value is known.
+1. **Tune** the four baselines (AdamW, NAdamW, Nesterov, heavy-ball): each runs its defaults
+   and ``N`` Halton points (the external ruleset, one study), every trial trained to its full
+   budget (``full_curve``) so its best validation value is known. The batch size is held at the
+   workload's ``batch_size_hint`` (:data:`HELD_FIXED`). The defaults join the Halton points
+   because a CPU-sized procedure affords few points (AlgoPerf ran hundreds); with them the
+   target is never easier than what a baseline reaches untuned.
 2. **Rerun** the best point (the algorithm and hyperparameters with the best validation value
-   of all ``4 N`` trials) with ``K`` new seeds, again to the full budget.
+   of all ``4 (N + 1)`` trials) with ``K`` new seeds, again to the full budget.
 3. **Target** = the median of the ``K`` reruns' best validation values (AlgoPerf takes the
    median so that a lucky seed does not set the bar; by construction about half of the reruns
    reach it).
@@ -20,7 +23,7 @@ For each workload:
    reproduces the target-setting run; for an algorithm without a ``horizon`` it is the largest
    steps-to-target among the reruns that reached the target.
 
-The runs are two benchmarks in the results store (resumable like any other). The results are
+The runs are three benchmarks in the results store (resumable like any other). The results are
 merged into ``trainlab/workloads/targets.json`` with the command, the date and a description of
 the machine.
 """
@@ -41,6 +44,9 @@ from trainlab.bench.store import Store
 from trainlab.spec import Target, TrainlabError
 
 BASELINES = ("adamw", "nadamw", "nesterov", "heavyball")
+#: held fixed while tuning the baselines: AlgoPerf's target-setting runs used one batch size per
+#: workload, and in step mode a batch-size choice would change the compute a step budget buys
+HELD_FIXED = {"batch_size": "auto"}
 RUNTIME_MARGIN = 2.0
 
 
@@ -107,17 +113,33 @@ def set_target(
         max_steps=max_steps,
         full_curve=True,
     )
-    log(f"[{workload}] tuning {', '.join(BASELINES)} with {n_trials} Halton points each")
+    log(
+        f"[{workload}] tuning {', '.join(BASELINES)}: their defaults and {n_trials} Halton "
+        "points each"
+    )
+    held = {a: dict(HELD_FIXED) for a in BASELINES}
+    defaults = run_benchmark(
+        BenchmarkConfig(
+            algorithms=list(BASELINES), ruleset="fixed", seed=seed + 2, hyperparameters=held,
+            **common,
+        ),
+        store_path, jobs=jobs, threads=threads, executor=executor,
+        show_progress=show_progress, console=console,
+    )  # fmt: skip
     tune = run_benchmark(
         BenchmarkConfig(
-            algorithms=list(BASELINES), ruleset="external", n_trials=n_trials, seed=seed, **common
+            algorithms=list(BASELINES), ruleset="external", n_trials=n_trials, seed=seed,
+            hyperparameters=held, **common,
         ),
         store_path, jobs=jobs, threads=threads, executor=executor,
         show_progress=show_progress, console=console,
     )  # fmt: skip
     with Store(store_path) as store:
         trials = [
-            t for t in store.trials(benchmark_id=tune.benchmark_id) if t["best_metric"] is not None
+            t
+            for run in (defaults, tune)
+            for t in store.trials(benchmark_id=run.benchmark_id)
+            if t["best_metric"] is not None
         ]
     if not trials:
         raise TrainlabError(
@@ -191,6 +213,7 @@ def set_target(
             "eval_every_steps": eval_every_steps,
             "max_steps": max_steps,
             "runtime_margin": RUNTIME_MARGIN,
+            "defaults_benchmark": defaults.benchmark_id,
             "tuning_benchmark": tune.benchmark_id,
             "rerun_benchmark": rerun.benchmark_id,
         },

@@ -87,6 +87,22 @@ def external_tuning(
     return plans
 
 
+def external_tuning_holding(
+    space: SearchSpace, held: Mapping[str, Any], n_trials: int, n_studies: int, seed: int
+) -> list[TrialPlan]:
+    """:func:`external_tuning` over the parameters not in ``held``; ``held`` joins every point."""
+    if not held:
+        return external_tuning(space, n_trials, n_studies, seed)
+    unknown = sorted(set(held) - {p.name for p in space.params})
+    if unknown:
+        raise TrainlabError(f"cannot hold {unknown[0]!r} fixed: not in the search space")
+    free = SearchSpace(tuple(p for p in space.params if p.name not in held))
+    return [
+        TrialPlan(t.study, t.trial_index, space.validate({**t.hyperparameters, **held}), t.seed)
+        for t in external_tuning(free, n_trials, n_studies, seed)
+    ]
+
+
 def self_tuning(space: SearchSpace, n_studies: int, seed: int) -> list[TrialPlan]:
     """The defaults, once per study, each study with its own training seed."""
     _check_counts(1, n_studies)
@@ -111,9 +127,14 @@ def plan_algorithm(
     seed: int,
     hyperparameters: Mapping[str, Any] | None = None,
 ) -> list[TrialPlan]:
-    """The trials of one algorithm on one workload under ``ruleset``."""
+    """The trials of one algorithm on one workload under ``ruleset``.
+
+    ``hyperparameters`` are the point of the ``fixed`` ruleset; under ``external`` they are held
+    fixed and the Halton points cover the rest of the space (target setting holds the batch size
+    at the workload's hint, as AlgoPerf's target-setting runs did)."""
     if ruleset == "external":
-        return external_tuning(algorithm.search_space, n_trials, n_studies, seed)
+        return external_tuning_holding(algorithm.search_space, hyperparameters or {}, n_trials,
+                                       n_studies, seed)  # fmt: skip
     if ruleset == "self":
         return self_tuning(algorithm.search_space, n_studies, seed)
     if ruleset == "fixed":

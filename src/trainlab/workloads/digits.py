@@ -1,21 +1,57 @@
-"""``digits_cnn``: scikit-learn's 8x8 handwritten digits with a small CNN with BatchNorm.
+"""``digits_cnn``: scikit-learn's 8x8 handwritten digits, distorted, with a small BatchNorm CNN.
 
 Data: the UCI optical-recognition digits that ship inside scikit-learn (1,797 images, no
-download), scaled to [0, 1] and split, stratified by class with a fixed seed, into 1,197 train,
-300 valid and 300 test images. Metric: validation error rate (lower is better).
+download), scaled to [0, 1] and split by original image, stratified by class with a fixed seed,
+into 997 train, 500 valid and 300 test originals. Each original is kept and joined by randomly
+distorted copies (rotation up to 12 degrees, scale 0.9-1.1, shift up to 1 pixel; fixed seeds):
+7 copies in train (7,976 images), 3 in valid (2,000) and test (1,200). Metric: validation error
+rate (lower is better).
 
-Target and budgets were chosen by measuring the ``nadamw`` baseline with its defaults on a
-2-core CPU (step mode, seeds 0-2); ``trainlab targets`` refines them.
+Why distort: on the 300 undistorted validation images the tuned baselines make a single
+mistake, so a target set as a median over seeds is one image (1/300) and time-to-target depends
+on which image a run happens to get right. The distorted split is harder and four times larger,
+and the copies of one original never straddle two splits.
+
+Target and budgets: ``targets.json`` (``trainlab targets``); the class values were measured with
+the ``nadamw`` baseline's defaults on a 2-core CPU.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from trainlab.registry import register_workload
 from trainlab.spec import Target
 from trainlab.workloads.base import ClassificationWorkload, Splits, activation, seeded_model
+
+COPIES = {"train": 7, "valid": 3, "test": 3}
+MAX_ROTATION_DEG, MAX_SCALE_CHANGE, MAX_SHIFT_PX = 12.0, 0.1, 1.0
+
+
+def distort(images: Tensor, copies: int, seed: int) -> Tensor:
+    """Each image followed by ``copies`` random affine distortions of it (bilinear, zero fill)."""
+    n, size = images.shape[0] * copies, images.shape[-1]
+    gen = torch.Generator().manual_seed(seed)
+
+    def uniform(*shape: int) -> Tensor:
+        return torch.rand(*shape, generator=gen) * 2 - 1
+
+    angle = uniform(n) * math.radians(MAX_ROTATION_DEG)
+    scale = 1 + uniform(n) * MAX_SCALE_CHANGE
+    shift = uniform(n, 2) * MAX_SHIFT_PX * 2 / size  # affine_grid's coordinates span [-1, 1]
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack(
+        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
+    )
+    source = images.repeat_interleave(copies, 0).unsqueeze(1)
+    grid = F.affine_grid(theta, list(source.shape), align_corners=False)
+    warped = F.grid_sample(source, grid, align_corners=False).squeeze(1)
+    out = torch.cat([images.unsqueeze(1), warped.view(-1, copies, size, size)], 1)
+    return out.view(-1, size, size)
 
 
 def load_splits() -> Splits:
@@ -26,13 +62,19 @@ def load_splits() -> Splits:
     x = digits.images.astype("float32") / 16.0
     y = digits.target.astype("int64")
     x_train, x_rest, y_train, y_rest = train_test_split(
-        x, y, test_size=600, stratify=y, random_state=0
+        x, y, test_size=800, stratify=y, random_state=0
     )
     x_valid, x_test, y_valid, y_test = train_test_split(
         x_rest, y_rest, test_size=300, stratify=y_rest, random_state=0
     )
-    t = torch.from_numpy
-    return Splits(t(x_train), t(y_train), t(x_valid), t(y_valid), t(x_test), t(y_test))
+    out = []
+    for seed, (name, xs, ys) in enumerate(
+        [("train", x_train, y_train), ("valid", x_valid, y_valid), ("test", x_test, y_test)]
+    ):
+        copies = COPIES[name]
+        out.append(distort(torch.from_numpy(xs), copies, seed))
+        out.append(torch.from_numpy(ys).repeat_interleave(copies + 1))
+    return Splits(*out)
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
@@ -69,7 +111,7 @@ class DigitsCNN(nn.Module):
 @register_workload("digits_cnn")
 class Digits(ClassificationWorkload):
     name = "digits_cnn"
-    target = Target("error_rate", 0.01, higher_is_better=False)
+    target = Target("error_rate", 0.02, higher_is_better=False)
     max_runtime = 60.0
     eval_period = 1.0
     step_hint = 400
