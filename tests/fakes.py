@@ -78,7 +78,7 @@ class ScriptedAlgorithm(Algorithm):
         prepare_cost=0.05,
         losses=None,
         crash_at=None,
-        crash_with=RuntimeError("boom"),
+        crash_with=RuntimeError,
     ):
         self.clock = clock
         self.step_cost, self.init_cost, self.prepare_cost = step_cost, init_cost, prepare_cost
@@ -92,7 +92,7 @@ class ScriptedAlgorithm(Algorithm):
 
     def update(self, state, batch, step):
         if step == self.crash_at:
-            raise self.crash_with
+            raise self.crash_with("boom")
         self.clock.advance(self.step_cost)
         return torch.tensor(self.losses.get(step, 1.0))
 

@@ -108,7 +108,7 @@ def test_crash_is_failed_with_error(tmp_path):
 
 
 def test_interrupted_lone_run_is_closed_as_failed_and_keeps_its_evaluations(tmp_path):
-    clock, w, a = make(script=[0.1, 0.2], crash_at=25, crash_with=KeyboardInterrupt())
+    clock, w, a = make(script=[0.1, 0.2], crash_at=25, crash_with=KeyboardInterrupt)
     with Store(tmp_path / "s.db") as store:
         with pytest.raises(KeyboardInterrupt):
             run_trial(w, a, clock=clock, store=store)
@@ -121,7 +121,7 @@ def test_interrupted_lone_run_is_closed_as_failed_and_keeps_its_evaluations(tmp_
 
 
 def test_interrupted_benchmark_trial_stays_unfinished_for_resume(tmp_path):
-    clock, w, a = make(crash_at=5, crash_with=KeyboardInterrupt())
+    clock, w, a = make(crash_at=5, crash_with=KeyboardInterrupt)
     with Store(tmp_path / "s.db") as store:
         trial_id = store.create_trial(workload=w.name, algorithm=a.name, seed=0, mode="time")
         with pytest.raises(KeyboardInterrupt):

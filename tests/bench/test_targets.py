@@ -7,9 +7,9 @@ import statistics
 import benchfakes  # noqa: F401  (registers tiny_blobs)
 import pytest
 
+from trainlab.bench.store import Store
 from trainlab.bench.targets import RUNTIME_MARGIN, set_target
 from trainlab.cli import main
-from trainlab.bench.store import Store
 from trainlab.registry import get_algorithm, get_workload
 from trainlab.spec import TrainlabError
 from trainlab.workloads.targets import write_entries
