@@ -131,3 +131,31 @@ def test_charlm_rejects_unreadable_or_tiny_text(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00" * 1000)
     with pytest.raises(TrainlabError, match="cannot read"):
         get_workload("charlm_gpt", text_file=str(binary))
+
+
+def test_digits_distortions_keep_each_original_and_stay_within_its_split():
+    from trainlab.workloads.digits import COPIES, distort, load_splits
+
+    images = torch.rand(5, 8, 8)
+    out = distort(images, 3, seed=0)
+    assert out.shape == (20, 8, 8)
+    groups = out.view(5, 4, 8, 8)
+    assert torch.equal(groups[:, 0], images)  # the original leads its group
+    assert all(not torch.allclose(groups[i, k], images[i]) for i in range(5) for k in (1, 2, 3))
+    assert torch.equal(out, distort(images, 3, seed=0))  # fixed seed, same copies
+    # a shift of one pixel moves a single bright pixel by at most one pixel (and a little for
+    # rotation and scale), so a distorted digit stays a digit
+    dot = torch.zeros(1, 8, 8)
+    dot[0, 4, 4] = 1.0
+    moved = distort(dot, 50, seed=1)[1:]
+    rows, cols = torch.meshgrid(torch.arange(8.0), torch.arange(8.0), indexing="ij")
+    mass = moved.sum((1, 2))
+    centre_r = (moved * rows).sum((1, 2)) / mass
+    centre_c = (moved * cols).sum((1, 2)) / mass
+    assert ((centre_r - 4).abs() <= 1.5).all() and ((centre_c - 4).abs() <= 1.5).all()
+    s = load_splits()
+    sizes = {name: len(s.split(name)[0]) for name in ("train", "valid", "test")}
+    assert sizes == {"train": 997 * (COPIES["train"] + 1), "valid": 500 * 4, "test": 300 * 4}
+    for name in ("train", "valid", "test"):
+        labels = s.split(name)[1].view(-1, COPIES[name] + 1)
+        assert (labels == labels[:, :1]).all()  # copies carry their original's label

@@ -7,7 +7,7 @@ For each workload:
    budget (``full_curve``) so its best validation value is known. The batch size is held at the
    workload's ``batch_size_hint`` (:data:`HELD_FIXED`). The defaults join the Halton points
    because a CPU-sized procedure affords few points (AlgoPerf ran hundreds); with them the
-   target is never easier than what a baseline reaches untuned.
+   best point is never worse than a baseline's defaults.
 2. **Rerun** the best point (the algorithm and hyperparameters with the best validation value
    of all ``4 (N + 1)`` trials) with ``K`` new seeds, again to the full budget.
 3. **Target** = the median of the ``K`` reruns' best validation values (AlgoPerf takes the
