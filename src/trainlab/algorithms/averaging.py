@@ -17,11 +17,10 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from trainlab.algorithms.data_selection import NadamwCosineMethod, derived_seed
-from trainlab.algorithms.recipe import param_groups
+from trainlab.algorithms.recipe import SCHEDULES, SchedulePart
 from trainlab.methods.weight_averaging import (
     EMA,
     SWA,
@@ -67,6 +66,24 @@ class EMAAlgorithm(NadamwCosineMethod):
 register_algorithm("ema", EMAAlgorithm)
 
 
+def swa_start_step(total: int, hp: dict[str, Any]) -> int:
+    """The update from which weights are averaged (and the learning rate is constant)."""
+    return max(1, round(hp["swa_start_fraction"] * total))
+
+
+def _swa_factor(step: int, total: int, hp: dict[str, Any]) -> float:
+    start = swa_start_step(total, hp)
+    warmup = min(round(hp["warmup_fraction"] * total), start)
+    return swa_schedule(step, total, start, hp["swa_lr_fraction"], warmup)
+
+
+#: warmup, cosine to ``swa_lr_fraction`` at the SWA start, then constant (the SWA
+#: hyperparameters are in the algorithm's own space)
+SWA_SCHEDULE = SchedulePart(
+    "swa", SCHEDULES["cosine"].space, _swa_factor, "warmup, cosine to the SWA rate, constant"
+)
+
+
 class SWAAlgorithm(NadamwCosineMethod):
     """Stochastic Weight Averaging with a constant SWA learning rate and BN recomputation."""
 
@@ -88,29 +105,19 @@ class SWAAlgorithm(NadamwCosineMethod):
             "swa",
             "NAdamW, cosine to a constant SWA learning rate, evaluated with the SWA average "
             "(Izmailov et al., 2018)",
+            schedule=SWA_SCHEDULE,
         )
 
     def init(
         self, workload: Workload, model: nn.Module, hp: dict[str, Any], seed: int
     ) -> TrainState:
-        hp = {**self.fixed, **hp}
-        optimizer = self.optimizer_part.build(param_groups(model), hp)
-        total = self.total_steps(workload, hp)
-        start = max(1, round(hp["swa_start_fraction"] * total))
-        warmup = min(round(hp["warmup_fraction"] * total), start)
-        lr_floor = hp["swa_lr_fraction"]
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: swa_schedule(step, total, start, lr_floor, warmup)
-        )
-        state = TrainState(workload, model, hp, optimizer, scheduler)
-        bs = self.batch_size(workload, hp)
-        every = hp["swa_every"] or max(1, workload.train_size // bs)
-        state.extra.update(
-            seed=seed,
-            batch_size=bs,
+        state = super().init(workload, model, hp, seed)
+        x = state.extra
+        bs = x["batch_size"]
+        x.update(
             swa=SWA(model),
-            swa_start=start,
-            swa_every=every,
+            swa_start=swa_start_step(self.total_steps(workload, state.hp), state.hp),
+            swa_every=state.hp["swa_every"] or max(1, workload.train_size // bs),
             dirty=False,
             bn=has_batchnorm(model),
             bn_stream=workload.batches(bs, derived_seed(seed, 7)),

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from trainlab.algorithms.baselines import NADAMW
-from trainlab.algorithms.recipe import SCHEDULES, Recipe
+from trainlab.algorithms.recipe import SCHEDULES, Recipe, SchedulePart
 from trainlab.methods.cyclical_curriculum import CyclicalCurriculum
 from trainlab.methods.data_diet import average_over_runs, el2n_scores, grand_scores, select_by_score
 from trainlab.methods.hard_samples import hard_batches
@@ -54,7 +54,8 @@ def derived_seed(seed: int, purpose: int, run: int = 0) -> int:
 
 
 class NadamwCosineMethod(Recipe):
-    """NAdamW + warmup/cosine with the method's extra hyperparameters appended."""
+    """NAdamW + warmup/cosine (or another ``schedule``) with the method's extra hyperparameters
+    appended."""
 
     extra_space: SearchSpace = SearchSpace()
 
@@ -64,9 +65,10 @@ class NadamwCosineMethod(Recipe):
         description: str,
         defaults: dict[str, Any] | None = None,
         fixed: dict[str, Any] | None = None,
+        schedule: SchedulePart | None = None,
     ) -> None:
         super().__init__(
-            NADAMW, SCHEDULES["cosine"], name=name, description=description,
+            NADAMW, schedule or SCHEDULES["cosine"], name=name, description=description,
             defaults=defaults, fixed=fixed,
         )  # fmt: skip
         self.search_space = self.search_space.merged(self.extra_space)
