@@ -132,16 +132,28 @@ class Recipe(Algorithm):
     def total_steps(self, workload: Workload, hp: dict[str, Any]) -> int:
         return max(1, round({**self.fixed, **hp}["horizon"] * workload.step_hint))
 
+    # -- hooks: subclasses override one of these instead of re-writing ``init`` ------------
+    def build_optimizer(
+        self, workload: Workload, model: nn.Module, hp: dict[str, Any]
+    ) -> torch.optim.Optimizer:
+        """The optimizer part on :func:`param_groups` of ``model`` (``hp`` includes fixed)."""
+        return self.optimizer_part.build(param_groups(model), hp)
+
+    def build_scheduler(
+        self, workload: Workload, optimizer: torch.optim.Optimizer, hp: dict[str, Any]
+    ) -> torch.optim.lr_scheduler.LRScheduler | None:
+        """``LambdaLR`` with the schedule part's factor over :meth:`total_steps`; a controller
+        that sets the learning rate itself returns ``None``."""
+        total = self.total_steps(workload, hp)
+        factor = self.schedule_part.factor
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: factor(step, total, hp))
+
     def init(
         self, workload: Workload, model: nn.Module, hp: dict[str, Any], seed: int
     ) -> TrainState:
         hp = {**self.fixed, **hp}
-        optimizer = self.optimizer_part.build(param_groups(model), hp)
-        total = self.total_steps(workload, hp)
-        factor = self.schedule_part.factor
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: factor(step, total, hp)
-        )
+        optimizer = self.build_optimizer(workload, model, hp)
+        scheduler = self.build_scheduler(workload, optimizer, hp)
         return TrainState(workload, model, hp, optimizer, scheduler)
 
     def training_loss(self, state: TrainState, batch: Batch) -> Tensor:
