@@ -60,6 +60,10 @@ class EvalRecord:
     step: int
     timed_seconds: float
     metrics: dict[str, float]
+    #: mean training loss of the last update before the evaluation (``None`` when unknown)
+    train_loss: float | None = None
+    #: learning rate of the first parameter group at the evaluation (``None`` when unknown)
+    lr: float | None = None
 
 
 # --------------------------------------------------------------------------------------------
