@@ -24,7 +24,8 @@ def run_cli(capsys, *args):
             ["run", "-w", "digits_cnn", "-a", "adamw", "--set", "lr=1"],
             "unknown hyperparameter 'lr'",
         ),
-        (["run", "-w", "digits_cnn", "-a", "adamw", "--set", "learning_rate=5"], "out of range"),
+        (["run", "-w", "digits_cnn", "-a", "adamw", "--set", "learning_rate=nan"], "not finite"),
+        (["run", "-w", "digits_cnn", "-a", "adamw", "--targets", "/no/such.json"], "no such file"),
         (
             ["run", "-w", "digits_cnn", "-a", "adamw", "--set", "learning_rate"],
             "expects name=value",
@@ -38,7 +39,7 @@ def run_cli(capsys, *args):
             ["run", "-w", "digits_cnn", "-a", "adamw", "--text-file", "x.txt"],
             "charlm_gpt workload only",
         ),
-        (["run", "-w", "digits_cnn", "-a", "adamw", "--eval-every-steps", "0"], "must be >= 1"),
+        (["run", "-w", "digits_cnn", "-a", "adamw", "--eval-every-steps", "0"], "N >= 1"),
         (["run", "-w", "digits_cnn"], "required"),
         (["frobnicate"], "invalid choice"),
     ],

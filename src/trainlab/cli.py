@@ -8,15 +8,17 @@ goes to stdout; progress bars and tables for people go to stderr and stdout resp
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
-import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from trainlab.spec import TrainlabError
+from trainlab.bench.budgets import trial_spec
+from trainlab.spec import OutOfRangeWarning, TrainlabError
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -151,7 +153,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 # run
 
 
-def _progress_reporter(workload, algorithm_name: str, enabled: bool):
+def _progress_reporter(workload, algorithm_name: str, enabled: bool, target):
     """A rich progress bar fed by the runner's (untimed) progress callback."""
     if not enabled:
         return None, None
@@ -166,7 +168,6 @@ def _progress_reporter(workload, algorithm_name: str, enabled: bool):
         transient=False,
     )
     task = progress.add_task(f"{workload.full_name} / {algorithm_name}", total=None, status="")
-    target = workload.target
 
     def report(p) -> None:
         unit = "steps" if p.mode == "steps" else "s"
@@ -185,7 +186,8 @@ def _progress_reporter(workload, algorithm_name: str, enabled: bool):
     return progress, report
 
 
-def summary_line(r, target) -> str:
+def summary_line(r, spec) -> str:
+    target = spec.target
     if r.status == "reached":
         head = (
             f"reached {target.describe()} in {r.time_to_target:.2f} s timed "
@@ -197,7 +199,8 @@ def summary_line(r, target) -> str:
         best = "none" if r.best_metric is None else f"{r.best_metric:.4g}"
         head = f"{r.status} {target.describe()} (best {target.metric} {best}, {r.steps} steps)"
     return (
-        f"{r.workload} / {r.algorithm} seed {r.seed}: {head}; {r.n_evals} evals; "
+        f"{r.workload} / {r.algorithm} seed {r.seed} ({spec.source} target): {head}; "
+        f"{r.n_evals} evals; "
         f"timed {r.timed_seconds:.2f} s + eval {r.eval_seconds:.2f} s + other "
         f"{r.other_seconds:.2f} s = wall {r.wall_seconds:.2f} s"
     )
@@ -211,14 +214,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     device = setup_torch(args.threads, args.device)
     workload = build_workload(args.workload, args.variant, device, args.text_file)
     algorithm = get_algorithm(args.algorithm)
-    hp = algorithm.search_space.validate(parse_assignments(args.set))
-    if args.eval_every_steps is not None and args.eval_every_steps < 1:
-        raise TrainlabError(f"--eval-every-steps must be >= 1, got {args.eval_every_steps}")
-    if args.max_steps is not None and args.eval_every_steps is None:
-        raise TrainlabError("--max-steps applies to step mode: add --eval-every-steps N")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", OutOfRangeWarning)
+        hp = algorithm.search_space.validate(parse_assignments(args.set), allow_out_of_range=True)
+    for w in caught:
+        print(f"trainlab: warning: {w.message}", file=sys.stderr)
+    spec = trial_spec(workload, args.targets, eval_every_steps=_eval_every(args.eval_every_steps),
+                      max_steps=args.max_steps)  # fmt: skip
     store = Store(args.store)
     show = not args.json and not args.quiet
-    progress, report = _progress_reporter(workload, algorithm.name, show)
+    progress, report = _progress_reporter(workload, algorithm.name, show, spec.target)
     try:
         if progress is not None:
             progress.start()
@@ -227,9 +232,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             algorithm,
             hp,
             args.seed,
-            eval_every_steps=args.eval_every_steps,
-            max_steps=args.max_steps,
+            spec=spec,
             full_curve=args.full_curve,
+            allow_out_of_range=True,
             store=store,
             on_progress=report,
         )
@@ -239,11 +244,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         store.close()
     if args.json:
         out = result.to_json()
-        out["target"] = {"metric": workload.target.metric, "value": workload.target.value}
+        out["target"] = {"metric": spec.target.metric, "value": spec.target.value,
+                         "source": spec.source}  # fmt: skip
+        out["evals"] = [dataclasses.asdict(e) for e in result.evals]
         out["store"] = str(args.store)
         print_json(out)
     else:
-        print(summary_line(result, workload.target))
+        print(summary_line(result, spec))
         print(f"trial {result.trial_id} saved in {args.store}")
     return 1 if result.status == "failed" else 0
 
@@ -365,6 +372,7 @@ def _bench_config(args: argparse.Namespace):
         max_runtime=args.max_runtime,
         budget_scale=args.budget_scale,
         variants=args.variants,
+        targets=args.targets,
     )
 
 
@@ -484,12 +492,12 @@ def cmd_targets(args: argparse.Namespace) -> int:
     import shlex
 
     from trainlab.bench.targets import machine_description, set_target
-    from trainlab.workloads.targets import TARGETS_FILE, write_entries
+    from trainlab.workloads.targets import write_entries
 
     workloads = split_names(args.workloads)
     if not workloads:
         raise TrainlabError("targets needs -w WORKLOAD[,WORKLOAD...]")
-    output = args.output or TARGETS_FILE
+    output = args.output or Path(args.store).parent / "targets.json"
     err = _console(stderr=True)
     command = "trainlab " + " ".join(shlex.quote(a) for a in (args.argv or []))
     entries = {}
@@ -536,16 +544,7 @@ DEMO_TRIALS, DEMO_STUDIES, DEMO_BUDGET_SCALE = 2, 1, 0.3
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    err = _console(stderr=True)
-    previous = os.environ.get("TRAINLAB_TARGETS")
-    os.environ["TRAINLAB_TARGETS"] = "off"  # inherited by the worker processes
-    try:
-        return _demo(args, err)
-    finally:
-        if previous is None:
-            del os.environ["TRAINLAB_TARGETS"]
-        else:
-            os.environ["TRAINLAB_TARGETS"] = previous
+    return _demo(args, _console(stderr=True))
 
 
 def _demo(args: argparse.Namespace, err) -> int:
@@ -561,6 +560,7 @@ def _demo(args: argparse.Namespace, err) -> int:
         n_trials=DEMO_TRIALS,
         n_studies=DEMO_STUDIES,
         budget_scale=DEMO_BUDGET_SCALE,
+        targets="class",
     )
     err.print(
         f"trainlab demo: external tuning of {', '.join(DEMO_ALGORITHMS)} "
@@ -599,6 +599,21 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--store", type=Path, default=DEFAULT_STORE, help="SQLite results store")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+
+def _add_targets(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--targets", type=_targets_source, default="tuned", metavar="tuned|class|PATH",
+                   help="target source: the committed tuned targets (default), the workloads' "
+                   "class targets, or a targets JSON file")  # fmt: skip
+
+
+def _targets_source(value: str) -> str:
+    from trainlab.workloads.targets import check_source
+
+    try:
+        return check_source(value)
+    except TrainlabError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_device(p: argparse.ArgumentParser) -> None:
@@ -641,11 +656,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hyperparameter")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variant", default=None, help="held-out variant of the workload")
-    p.add_argument("--eval-every-steps", type=int, default=None, metavar="N",
+    p.add_argument("--eval-every-steps", default=None, metavar="N|auto",
                    help="step mode: evaluate every N steps (deterministic)")  # fmt: skip
     p.add_argument("--max-steps", type=int, default=None, help="step budget in step mode")
     p.add_argument("--full-curve", action="store_true", help="keep training after the target")
     p.add_argument("--text-file", default=None, help="charlm_gpt: train on this UTF-8 text")
+    _add_targets(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_common(p)
     _add_device(p)
@@ -667,6 +683,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the Halton scramble and the trials")
     p.add_argument("--variants", action="store_true",
                    help="also run each workload's held-out variants")
+    _add_targets(p)
     _add_budget(p)
     p.add_argument("--resume", action="store_true",
                    help="finish the unfinished trials of --benchmark ID (default: the latest)")

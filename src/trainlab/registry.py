@@ -85,16 +85,16 @@ def algorithm_names() -> list[str]:
 
 
 def get_workload(name: str, variant: str | None = None, **options: Any) -> Workload:
-    """Build workload ``name`` (optionally ``name:variant``, or ``variant=``)."""
+    """Build workload ``name`` (optionally ``name:variant``, or ``variant=``) with its class
+    values; the benchmark resolves the target and budgets it is measured against
+    (:func:`trainlab.workloads.targets.resolve_spec`) and applies them with ``with_spec``."""
     load_all()
     if ":" in name and variant is None:
         name, variant = name.split(":", 1)
     if name not in _WORKLOADS:
         raise TrainlabError(f"unknown workload {name!r}; known: {', '.join(sorted(_WORKLOADS))}")
-    from trainlab.workloads.targets import apply_targets  # targets set by `trainlab targets`
-
-    workload = apply_targets(_WORKLOADS[name](**options))
-    return apply_targets(workload.variant(variant)) if variant else workload
+    workload = _WORKLOADS[name](**options)
+    return workload.variant(variant) if variant else workload
 
 
 def get_algorithm(name: str) -> Algorithm:

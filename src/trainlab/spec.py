@@ -8,7 +8,9 @@ connects the two under the timing rules. Nothing in this module knows about timi
 
 from __future__ import annotations
 
+import copy
 import math
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +27,10 @@ class TrainlabError(Exception):
 
 class HyperparameterError(TrainlabError, ValueError):
     """A hyperparameter is unknown, missing, or out of its allowed range."""
+
+
+class OutOfRangeWarning(UserWarning):
+    """A hyperparameter set for a single run lies outside its tuning search space."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -66,6 +72,63 @@ class EvalRecord:
     lr: float | None = None
 
 
+#: evaluations over a full-length time-mode run: ``eval_period = max_runtime / EVALS_PER_RUN``.
+#: AlgoPerf sizes its eval period so evaluation is 10-20 % of a run; here evaluation is cheap and
+#: untimed, so it is set for resolution instead: time-to-target is quantised to 2 % of the budget.
+EVALS_PER_RUN = 50
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """What one trial is measured against, resolved once when the trial is planned.
+
+    The benchmark resolves it (from the tuned targets file, the workload's class values, or a
+    user's file: ``source``), stores it in the trial row and hands it to the worker, which
+    builds the workload with :meth:`Workload.with_spec`; nothing re-resolves it later.
+
+    ``max_runtime`` is the trial's timed budget in seconds (after any ruleset multiplier),
+    ``eval_period`` the timed seconds between evaluations, ``step_hint`` the schedule unit in
+    updates. In step mode ``eval_every_steps`` and ``max_steps`` are set and time plays no part.
+    """
+
+    target: Target
+    max_runtime: float
+    eval_period: float
+    step_hint: int
+    source: str = "class"
+    eval_every_steps: int | None = None
+    max_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.max_runtime > 0 and math.isfinite(self.max_runtime)):
+            raise TrainlabError(f"max_runtime must be a finite number > 0, got {self.max_runtime}")
+        if not (self.eval_period > 0 and math.isfinite(self.eval_period)):
+            raise TrainlabError(f"eval_period must be a finite number > 0, got {self.eval_period}")
+        if self.step_hint < 1:
+            raise TrainlabError(f"step_hint must be >= 1, got {self.step_hint}")
+        if (self.eval_every_steps is None) != (self.max_steps is None):
+            raise TrainlabError("step mode needs both eval_every_steps and max_steps")
+        if self.eval_every_steps is not None and min(self.eval_every_steps, self.max_steps) < 1:
+            raise TrainlabError("eval_every_steps and max_steps must be >= 1")
+
+    @property
+    def step_mode(self) -> bool:
+        return self.eval_every_steps is not None
+
+    @property
+    def mode(self) -> str:
+        return "steps" if self.step_mode else "time"
+
+    def describe(self) -> str:
+        """One line for summaries: the target and where it came from, and the budget."""
+        budget = (
+            f"{self.max_steps} steps, eval every {self.eval_every_steps}"
+            if self.step_mode
+            else f"{self.max_runtime:g} s, eval every {self.eval_period:.3g} s"
+        )
+        return f"{self.target.describe()} ({self.source} target); {budget}"
+
+
 # --------------------------------------------------------------------------------------------
 # Search spaces
 
@@ -99,8 +162,12 @@ class Param:
         elif self.log and self.low <= 0:
             raise ValueError(f"param {self.name}: a log scale needs low > 0")
 
-    def coerce(self, value: Any) -> Any:
-        """Parse and check one value (a string from the command line or a number)."""
+    def coerce(self, value: Any, allow_out_of_range: bool = False) -> Any:
+        """Parse and check one value (a string from the command line or a number).
+
+        ``allow_out_of_range`` accepts a finite number outside ``[low, high]`` with a
+        :class:`OutOfRangeWarning` (a single exploratory run may leave the tuning space; a
+        benchmark may not)."""
         if self.kind == "choice":
             for c in self.choices:
                 if value == c or str(value) == str(c):
@@ -114,15 +181,21 @@ class Param:
             raise HyperparameterError(
                 f"hyperparameter {self.name}={value!r} is not a number"
             ) from None
+        if not math.isfinite(number):
+            raise HyperparameterError(f"hyperparameter {self.name}={value!r} is not finite")
         if self.kind == "int":
             if number != int(number):
                 raise HyperparameterError(f"hyperparameter {self.name}={value!r} is not an integer")
             number = int(number)
         if not (self.low <= number <= self.high):  # type: ignore[operator]
-            raise HyperparameterError(
+            message = (
                 f"hyperparameter {self.name}={value!r} is out of range "
                 f"[{self.low:g}, {self.high:g}]"
             )
+            if not allow_out_of_range:
+                raise HyperparameterError(message)
+            warnings.warn(f"{message} (outside the tuning search space)", OutOfRangeWarning,
+                          stacklevel=2)  # fmt: skip
         return number
 
     def from_unit(self, u: float) -> Any:
@@ -179,15 +252,21 @@ class SearchSpace:
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
 
-    def validate(self, hp: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Defaults overridden by ``hp``; every name must exist and every value be in range."""
+    def validate(
+        self, hp: Mapping[str, Any] | None = None, allow_out_of_range: bool = False
+    ) -> dict[str, Any]:
+        """Defaults overridden by ``hp``; every name must exist and every value be in range
+        (or, with ``allow_out_of_range``, finite: see :meth:`Param.coerce`)."""
         hp = dict(hp or {})
         known = {p.name: p for p in self.params}
         for name in hp:
             if name not in known:
                 allowed = ", ".join(sorted(known)) or "none (self-tuning algorithm)"
                 raise HyperparameterError(f"unknown hyperparameter {name!r}; allowed: {allowed}")
-        return {p.name: p.coerce(hp[p.name]) if p.name in hp else p.default for p in self.params}
+        return {
+            p.name: p.coerce(hp[p.name], allow_out_of_range) if p.name in hp else p.default
+            for p in self.params
+        }
 
     def from_unit(self, point: list[float] | tuple[float, ...]) -> dict[str, Any]:
         """One hyperparameter dict from a point of the unit cube (one coordinate per param)."""
@@ -348,6 +427,31 @@ class Workload(ABC):
     @property
     def full_name(self) -> str:
         return f"{self.name}:{self.variant_name}" if self.variant_name else self.name
+
+    def class_spec(self) -> WorkloadSpec:
+        """The workload's own (class) target and budgets; the eval period follows the rule
+        ``max_runtime / EVALS_PER_RUN`` unless the workload sets a finer one."""
+        return WorkloadSpec(
+            target=self.target,
+            max_runtime=float(self.max_runtime),
+            eval_period=min(float(self.eval_period), self.max_runtime / EVALS_PER_RUN),
+            step_hint=int(self.step_hint),
+            source="class",
+        )
+
+    def with_spec(self, spec: WorkloadSpec) -> Workload:
+        """A copy of this workload measured against ``spec`` (target, budget, eval period,
+        schedule unit). The data and models are shared, not rebuilt; ``self`` is unchanged."""
+        clone = copy.copy(self)
+        clone.target = spec.target
+        clone.max_runtime = spec.max_runtime
+        clone.eval_period = spec.eval_period
+        clone.step_hint = spec.step_hint
+        if spec.max_steps is not None:
+            clone.max_steps = spec.max_steps
+        if spec.eval_every_steps is not None:
+            clone.eval_every_steps = spec.eval_every_steps
+        return clone
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -71,7 +71,8 @@ def test_resume_runs_exactly_the_unfinished_trials(tmp_path):
             (trials[4]["id"],),
         )
         store.conn.execute(
-            "INSERT OR REPLACE INTO evaluations VALUES (?, 999, 1.0, '{}')", (trials[1]["id"],)
+            "INSERT OR REPLACE INTO evaluations (trial_id, step, timed_seconds, metrics) "
+                "VALUES (?, 999, 1.0, '{}')", (trials[1]["id"],)
         )
         before = {t["id"]: t for t in store.trials(benchmark_id=first.benchmark_id)}
     run = run_benchmark(None, db, jobs=1, threads=1, show_progress=False)  # --resume (the latest)

@@ -63,10 +63,11 @@ def session_members(sid: int) -> list[int]:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
 def test_sigkill_mid_benchmark_then_resume(tmp_path):
     db = tmp_path / "runs.db"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TRAINLAB_TARGETS": "off"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     first = bench(
         db, "-w", "digits_cnn", "-a", ",".join(ALGORITHMS), "--trials", str(N_TRIALS),
         "--studies", str(N_STUDIES), "--eval-every-steps", "5", "--max-steps", "10",
+        "--targets", "class",
     )  # fmt: skip
     proc = subprocess.Popen(
         first, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True

@@ -12,33 +12,51 @@ from trainlab.bench.targets import RUNTIME_MARGIN, set_target
 from trainlab.cli import main
 from trainlab.registry import get_algorithm, get_workload
 from trainlab.spec import TrainlabError
-from trainlab.workloads.targets import write_entries
+from trainlab.bench.budgets import trial_spec
+from trainlab.spec import EVALS_PER_RUN
+from trainlab.workloads.targets import resolve_spec, write_entries
 
 
-def test_workloads_read_the_targets_file(tmp_path, monkeypatch):
+def test_specs_resolve_from_the_chosen_targets_file(tmp_path):
     path = tmp_path / "targets.json"
-    monkeypatch.setenv("TRAINLAB_TARGETS", str(path))
     base = get_workload("tiny_blobs")
-    assert (base.target.value, base.max_runtime, base.step_hint) == (0.9, 2.0, 20)
     write_entries({"tiny_blobs": {"metric": "accuracy", "value": 0.8, "higher_is_better": True,
                                   "max_runtime": 3.0, "step_hint": 25}}, path)  # fmt: skip
-    w = get_workload("tiny_blobs")
-    assert (w.target.value, w.max_runtime, w.step_hint) == (0.8, 3.0, 25)
-    assert get_workload("tiny_blobs:mlp").target.value == 0.8  # a variant inherits its base's
+    spec = resolve_spec(base, str(path))
+    assert (spec.target.value, spec.max_runtime, spec.step_hint) == (0.8, 3.0, 25)
+    assert spec.source == str(path) and spec.eval_period == min(base.eval_period, 3.0 / EVALS_PER_RUN)
+    # the workload itself is never changed: it keeps its class values
+    assert (base.target.value, base.max_runtime, base.step_hint) == (0.9, 2.0, 20)
+    # a variant without an entry of its own does not inherit its base's: class values
+    variant = get_workload("tiny_blobs:mlp")
+    assert resolve_spec(variant, str(path)).source == "class"
     write_entries({"tiny_blobs:mlp": {"value": 0.85}}, path)  # merged, the base entry stays
-    assert get_workload("tiny_blobs:mlp").target.value == 0.85
-    assert get_workload("tiny_blobs").target.value == 0.8
+    assert resolve_spec(variant, str(path)).target.value == 0.85
+    assert resolve_spec(base, str(path)).target.value == 0.8
     assert sorted(json.loads(path.read_text())["workloads"]) == ["tiny_blobs", "tiny_blobs:mlp"]
-    monkeypatch.setenv("TRAINLAB_TARGETS", "off")
-    assert get_workload("tiny_blobs").target.value == 0.9
-    monkeypatch.setenv("TRAINLAB_TARGETS", str(tmp_path / "bad.json"))
+    assert resolve_spec(base, "class").target.value == 0.9
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(TrainlabError, match="cannot read targets file"):
-        get_workload("tiny_blobs")
+        resolve_spec(base, str(tmp_path / "bad.json"))
+    with pytest.raises(TrainlabError, match="no such file"):
+        resolve_spec(base, str(tmp_path / "missing.json"))
+
+
+def test_the_budget_sets_the_schedule_and_the_cadence():
+    w = get_workload("tiny_blobs")  # class: max_runtime 2 s, step_hint 20
+    spec = trial_spec(w, "class", budget_scale=0.5)
+    assert spec.max_runtime == 1.0 and spec.step_hint == 10
+    assert spec.max_runtime / spec.eval_period >= EVALS_PER_RUN
+    selftuned = trial_spec(w, "class", budget_scale=0.5, multiplier=1.5)
+    assert selftuned.max_runtime == 1.5 and selftuned.eval_period == spec.eval_period
+    steps = trial_spec(w, "class", eval_every_steps="auto", max_steps=300)
+    assert (steps.max_steps, steps.step_hint) == (300, 300)  # horizon 1 decays by step 300
+    assert steps.max_steps // steps.eval_every_steps >= EVALS_PER_RUN
+    with pytest.raises(TrainlabError, match="step mode"):
+        trial_spec(w, "class", max_steps=300)
 
 
 def test_set_target_procedure(tmp_path, monkeypatch):
-    monkeypatch.setenv("TRAINLAB_TARGETS", "off")
     entry = set_target(
         "tiny_blobs", n_trials=2, n_seeds=3, store_path=tmp_path / "s.db", jobs=1, threads=1,
         eval_every_steps=5, max_steps=30, show_progress=False, log=lambda s: None,
@@ -71,7 +89,6 @@ def test_set_target_procedure(tmp_path, monkeypatch):
 
 
 def test_targets_cli_writes_the_file(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("TRAINLAB_TARGETS", "off")
     out = tmp_path / "targets.json"
     args = ["targets", "-w", "tiny_blobs", "--trials", "1", "--seeds", "1", "--jobs", "1",
             "--threads", "1", "--eval-every-steps", "5", "--max-steps", "20",

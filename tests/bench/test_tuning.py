@@ -100,8 +100,9 @@ def test_plan_external_step_mode():
     assert {r["variant"] for r in plan.rows} == {"", "mlp"}
     assert any("tiny_selftuned has no hyperparameters" in n for n in plan.notes)
     row = next(r for r in plan.rows if r["algorithm"] == "tiny_sgd")
-    assert row["mode"] == "steps" and row["eval_every_steps"] == 5
-    assert row["max_steps"] == 60 and row["max_runtime"] is None  # 3 x step_hint
+    # auto: at least EVALS_PER_RUN evaluations over the budget of 3 x step_hint = 60 steps
+    assert row["mode"] == "steps" and row["eval_every_steps"] == 1
+    assert row["max_steps"] == 60 and row["step_hint"] == 20 and row["target_source"] == "class"
     assert row["target_metric"] == "accuracy" and row["target_value"] == 0.9
     # study-major order: all of study 0 comes before study 1
     studies = [r["study"] for r in plan.rows]

@@ -33,10 +33,12 @@ from typing import Any
 from rich.markup import escape
 
 from trainlab.bench import tuning
+from trainlab.bench.budgets import trial_spec
 from trainlab.bench.store import Store
-from trainlab.spec import TrainlabError
+from trainlab.spec import TrainlabError, WorkloadSpec
+from trainlab.workloads.targets import check_source
 
-FINGERPRINT_VERSION = 1
+FINGERPRINT_VERSION = 2  # 2: trial specs (eval period, step hint, target source)
 UNFINISHED = ("pending", "running")
 
 
@@ -66,6 +68,8 @@ class BenchmarkConfig:
     #: ruleset ``fixed``: the hyperparameters of each algorithm; ``external``: values held fixed
     hyperparameters: dict[str, dict[str, Any]] = field(default_factory=dict)
     device: str = "cpu"
+    #: where targets and budgets come from: ``tuned``, ``class`` or a targets file
+    targets: str = "tuned"
 
     def __post_init__(self) -> None:
         if self.ruleset not in (*tuning.RULESETS, "fixed"):
@@ -95,6 +99,7 @@ class BenchmarkConfig:
                 )
             if self.max_steps < 1:
                 raise TrainlabError(f"--max-steps must be >= 1, got {self.max_steps}")
+        check_source(self.targets)
         if not (self.budget_scale > 0 and math.isfinite(self.budget_scale)):
             raise TrainlabError(f"--budget-scale must be > 0, got {self.budget_scale}")
         if self.max_runtime is not None:
@@ -117,21 +122,34 @@ class BenchmarkConfig:
 
 @dataclass
 class ResolvedWorkload:
-    """One workload of a benchmark (a base workload or a variant) with its budgets."""
+    """One workload of a benchmark (a base workload or a variant) with its trial spec."""
 
     name: str
     variant: str
-    target_metric: str
-    target_value: float
-    higher_is_better: bool
-    mode: str
-    eval_every_steps: int | None
-    max_steps: int | None
-    max_runtime: float | None
+    spec: WorkloadSpec
 
     @property
     def full_name(self) -> str:
         return f"{self.name}:{self.variant}" if self.variant else self.name
+
+    def row_fields(self) -> dict[str, Any]:
+        """The spec as trial-row columns (what the worker reads back with
+        :func:`trainlab.bench.store.spec_of_row`)."""
+        spec = self.spec
+        return {
+            "workload": self.name,
+            "variant": self.variant,
+            "mode": spec.mode,
+            "eval_every_steps": spec.eval_every_steps,
+            "max_runtime": spec.max_runtime,
+            "max_steps": spec.max_steps,
+            "eval_period": spec.eval_period,
+            "step_hint": spec.step_hint,
+            "target_source": spec.source,
+            "target_metric": spec.target.metric,
+            "target_value": spec.target.value,
+            "higher_is_better": int(spec.target.higher_is_better),
+        }
 
 
 def expand_workloads(names: list[str], variants: bool, device: str = "cpu") -> list[Any]:
@@ -154,28 +172,16 @@ def expand_workloads(names: list[str], variants: bool, device: str = "cpu") -> l
 
 
 def resolve_workload(workload: Any, config: BenchmarkConfig) -> ResolvedWorkload:
-    mult = tuning.budget_multiplier(config.ruleset) * config.budget_scale
-    if config.step_mode:
-        every = config.eval_every_steps
-        if every == "auto":
-            every = workload.eval_every_steps or max(1, workload.step_hint // 20)
-        steps = config.max_steps if config.max_steps is not None else workload.step_budget
-        max_steps, max_runtime = max(1, math.ceil(steps * mult - 1e-9)), None
-    else:
-        every, max_steps = None, None
-        base = config.max_runtime if config.max_runtime is not None else workload.max_runtime
-        max_runtime = float(base) * mult
-    return ResolvedWorkload(
-        name=workload.name,
-        variant=workload.variant_name or "",
-        target_metric=workload.target.metric,
-        target_value=float(workload.target.value),
-        higher_is_better=bool(workload.target.higher_is_better),
-        mode="steps" if config.step_mode else "time",
-        eval_every_steps=every,
-        max_steps=max_steps,
-        max_runtime=max_runtime,
+    spec = trial_spec(
+        workload,
+        config.targets,
+        eval_every_steps=config.eval_every_steps,
+        max_steps=config.max_steps,
+        max_runtime=config.max_runtime,
+        budget_scale=config.budget_scale,
+        multiplier=tuning.budget_multiplier(config.ruleset),
     )
+    return ResolvedWorkload(workload.name, workload.variant_name or "", spec)
 
 
 @dataclass
@@ -216,7 +222,8 @@ def make_plan(config: BenchmarkConfig) -> Plan:
         "mode": "steps" if config.step_mode else "time",
         "full_curve": config.full_curve,
         "budget_scale": config.budget_scale,
-        "workloads": [asdict(w) for w in workloads],
+        "targets": config.targets,
+        "workloads": [w.row_fields() for w in workloads],
         "algorithms": [
             {"name": name, "search_space": a.search_space.to_json()}
             for name, a in zip(config.algorithms, algorithms, strict=True)
@@ -244,18 +251,10 @@ def make_plan(config: BenchmarkConfig) -> Plan:
                 row = {
                     "study": t.study,
                     "trial_index": t.trial_index,
-                    "workload": w.name,
-                    "variant": w.variant,
                     "algorithm": name,
                     "hyperparameters": t.hyperparameters,
                     "seed": t.seed,
-                    "mode": w.mode,
-                    "eval_every_steps": w.eval_every_steps,
-                    "max_runtime": w.max_runtime,
-                    "max_steps": w.max_steps,
-                    "target_metric": w.target_metric,
-                    "target_value": w.target_value,
-                    "higher_is_better": int(w.higher_is_better),
+                    **w.row_fields(),
                 }
                 plans.append(((t.study, t.trial_index, w_index, a_index), row))
     plans.sort(key=lambda item: item[0])  # study-major: early studies complete first

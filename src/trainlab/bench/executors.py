@@ -72,35 +72,42 @@ def _build_workload(name: str, variant: str, device: str) -> Any:
     return _WORKLOADS[key]
 
 
+def _legacy_spec(workload: Any, row: dict[str, Any]) -> Any:
+    """The spec of a row planned before specs were stored: the workload's own budgets and
+    cadence, with the row's target and budget."""
+    from trainlab.spec import Target, WorkloadSpec
+
+    step_mode = row["mode"] == "steps"
+    return WorkloadSpec(
+        target=Target(row["target_metric"], float(row["target_value"]),
+                      bool(row["higher_is_better"])),
+        max_runtime=float(row["max_runtime"] or workload.max_runtime),
+        eval_period=float(workload.eval_period),
+        step_hint=int(workload.step_hint),
+        eval_every_steps=row["eval_every_steps"] if step_mode else None,
+        max_steps=row["max_steps"] if step_mode else None,
+    )  # fmt: skip
+
+
 def run_stored_trial(
     store_path: str, trial_id: int, full_curve: bool = False, device: str = "cpu", on_progress=None
 ) -> dict[str, Any]:
     """Run the trial ``trial_id`` of the store at ``store_path`` and return its outcome."""
-    import copy
-
     from trainlab.bench.runner import run_trial
-    from trainlab.bench.store import Store
+    from trainlab.bench.store import Store, spec_of_row
     from trainlab.registry import get_algorithm
-    from trainlab.spec import Target
 
     with Store(store_path) as store:
         row = store.trial(trial_id)
-        workload = copy.copy(_build_workload(row["workload"], row["variant"], device))
-        # the row is the source of truth: a target planned earlier stays the target
-        if row["target_metric"] is not None:
-            workload.target = Target(
-                row["target_metric"], float(row["target_value"]), bool(row["higher_is_better"])
-            )
-        algorithm = get_algorithm(row["algorithm"])
-        step_mode = row["mode"] == "steps"
+        workload = _build_workload(row["workload"], row["variant"], device)
+        # the row is the source of truth: the spec planned with the trial is the spec it runs
+        spec = spec_of_row(row) or _legacy_spec(workload, row)
         result = run_trial(
             workload,
-            algorithm,
+            get_algorithm(row["algorithm"]),
             row["hyperparameters"],
             int(row["seed"]),
-            eval_every_steps=row["eval_every_steps"] if step_mode else None,
-            max_steps=row["max_steps"] if step_mode else None,
-            max_runtime=None if step_mode else row["max_runtime"],
+            spec=spec,
             full_curve=full_curve,
             store=store,
             trial_id=trial_id,

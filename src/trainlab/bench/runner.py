@@ -24,6 +24,7 @@ the algorithm ends it as ``failed`` with its error. ``timed + eval + other == wa
 from __future__ import annotations
 
 import math
+import statistics
 import time
 import traceback
 from collections.abc import Callable
@@ -32,7 +33,8 @@ from typing import Any
 
 import torch
 
-from trainlab.spec import Algorithm, EvalRecord, Workload
+from trainlab.bench.measures import flops_to, is_contended, step_flops
+from trainlab.spec import Algorithm, EvalRecord, Workload, WorkloadSpec
 
 Clock = Callable[[], float]
 
@@ -53,6 +55,16 @@ class TrialResult:
     n_evals: int = 0
     steps: int = 0
     best_metric: float | None = None
+    #: process CPU seconds in the timed sections, and up to the target (see bench.measures)
+    cpu_seconds: float = 0.0
+    cpu_time_to_target: float | None = None
+    #: median timed seconds of one step (init and evaluation preparation excluded)
+    median_step_seconds: float | None = None
+    #: FLOPs of the steady-state step, and to the target (see bench.measures)
+    flops_per_step: float | None = None
+    flops_to_target: float | None = None
+    #: heavy CPU contention was detected during the trial
+    contended: bool = False
     test_metrics: dict[str, float] | None = None
     error: str | None = None
     trial_id: int | None = None
@@ -111,41 +123,73 @@ def _synchronizer(device: torch.device) -> Callable[[], None]:
     return lambda: None
 
 
+def _lr_of(state: Any) -> float | None:
+    optimizer = getattr(state, "optimizer", None)
+    if optimizer is None or not optimizer.param_groups:
+        return None
+    return float(optimizer.param_groups[0]["lr"])
+
+
+#: the training loss is summed on the device every step (a NaN or inf stays in the sum) and the
+#: sum is read to the host, a device sync, only every this many steps and before each evaluation
+NONFINITE_CHECK_EVERY = 16
+
+
 def run_trial(
     workload: Workload,
     algorithm: Algorithm,
     hp: dict[str, Any] | None = None,
     seed: int = 0,
     *,
+    spec: WorkloadSpec | None = None,
     eval_every_steps: int | None = None,
     max_steps: int | None = None,
     max_runtime: float | None = None,
     full_curve: bool = False,
+    count_flops: bool = True,
     clock: Clock = time.perf_counter,
+    cpu_clock: Clock = time.process_time,
     store: Any = None,
     trial_id: int | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     progress_interval: float = 0.25,
+    allow_out_of_range: bool = False,
 ) -> TrialResult:
     """Train ``algorithm`` on ``workload`` until the target is met or the budget is spent.
 
-    ``hp`` is validated against the algorithm's search space first (a bad name or value raises
-    :class:`~trainlab.spec.HyperparameterError` before anything runs). With a ``store``, the
-    trial row (created unless ``trial_id`` is given) and every evaluation are committed as they
-    happen.
+    ``spec`` is the trial's resolved target, budget and cadence (see
+    :func:`trainlab.bench.budgets.trial_spec`); without one, the workload's own attributes are
+    used, with ``eval_every_steps``/``max_steps`` (step mode) or ``max_runtime`` overriding
+    them. ``hp`` is validated against the algorithm's search space first (a bad name or value
+    raises :class:`~trainlab.spec.HyperparameterError` before anything runs;
+    ``allow_out_of_range`` accepts values outside a range, for a single exploratory run). With
+    a ``store``, the trial row (created unless ``trial_id`` is given) and every evaluation are
+    committed as they happen. ``count_flops`` measures FLOPs on a throwaway step (untimed).
     """
-    hp = algorithm.search_space.validate(hp)
-    step_mode = eval_every_steps is not None
-    if step_mode and eval_every_steps < 1:
-        raise ValueError("eval_every_steps must be >= 1")
-    budget_steps = max_steps if max_steps is not None else workload.step_budget
-    budget_time = max_runtime if max_runtime is not None else workload.max_runtime
+    hp = algorithm.search_space.validate(hp, allow_out_of_range=allow_out_of_range)
+    if spec is None:
+        if eval_every_steps is not None and eval_every_steps < 1:
+            raise ValueError("eval_every_steps must be >= 1")
+        spec = WorkloadSpec(
+            target=workload.target,
+            max_runtime=float(max_runtime if max_runtime is not None else workload.max_runtime),
+            eval_period=float(workload.eval_period),
+            step_hint=int(workload.step_hint),
+            eval_every_steps=eval_every_steps,
+            max_steps=(max_steps or workload.step_budget) if eval_every_steps else None,
+        )
+    elif (eval_every_steps, max_steps, max_runtime) != (None, None, None):
+        raise ValueError("give either spec or eval_every_steps/max_steps/max_runtime, not both")
+    workload = workload.with_spec(spec)
+    step_mode = spec.step_mode
+    budget_steps = spec.max_steps or 0
+    budget_time = spec.max_runtime
     result = TrialResult(
         workload=workload.full_name,
         algorithm=algorithm.name,
         hyperparameters=hp,
         seed=seed,
-        mode="steps" if step_mode else "time",
+        mode=spec.mode,
     )
     # a trial this call creates (a lone run) is closed as failed when interrupted; a trial
     # handed in by a benchmark stays unfinished, so that --resume runs it again
@@ -159,72 +203,90 @@ def run_trial(
                 algorithm=algorithm.name,
                 hyperparameters=hp,
                 seed=seed,
-                mode=result.mode,
-                eval_every_steps=eval_every_steps,
-                max_runtime=None if step_mode else budget_time,
-                max_steps=budget_steps if step_mode else None,
-                target_metric=workload.target.metric,
-                target_value=workload.target.value,
-                higher_is_better=int(workload.target.higher_is_better),
+                mode=spec.mode,
+                eval_every_steps=spec.eval_every_steps,
+                max_runtime=spec.max_runtime,
+                max_steps=spec.max_steps,
+                eval_period=spec.eval_period,
+                step_hint=spec.step_hint,
+                target_source=spec.source,
+                target_metric=spec.target.metric,
+                target_value=spec.target.value,
+                higher_is_better=int(spec.target.higher_is_better),
             )
         store.start_trial(trial_id)
     result.trial_id = trial_id
 
     sync = _synchronizer(workload.device)
-    target = workload.target
+    target = spec.target
     wall_start = clock()
-    timed = 0.0
+    timed = cpu = 0.0
     eval_total = 0.0
     last_eval_at = 0.0
     last_report = wall_start
-    step = 0
+    step = prepared_at = 0
+    step_seconds: list[float] = []
     last_eval: EvalRecord | None = None
     eval_model = None
+    loss_sum = torch.zeros((), device=workload.device)
+    flops = (0.0, 0.0)
     try:
         # untimed: one-time warm-up, the model (and the data, already in memory)
         warm_up(workload, seed)
+        batch_size = algorithm.batch_size(workload, hp)
+        if count_flops:
+            flops = step_flops(workload, algorithm, hp, seed, batch_size)
+            result.flops_per_step = flops[1]
         torch.manual_seed(seed)
         model = workload.init_model(seed)
-        batch_size = algorithm.batch_size(workload, hp)
         stream = workload.batches(batch_size, seed)
 
         sync()
-        t0 = clock()
+        t0, c0 = clock(), cpu_clock()
         state = algorithm.init(workload, model, hp, seed)
         batches = algorithm.select_data(state, stream)
         sync()
         timed += clock() - t0
+        cpu += cpu_clock() - c0
 
         while True:
-            t0 = clock()
+            t0, c0 = clock(), cpu_clock()
             batch = next(batches)
             loss = algorithm.update(state, batch, step)
+            loss_sum.add_(loss)
             sync()
             t1 = clock()
+            cpu += cpu_clock() - c0
             timed += t1 - t0
+            step_seconds.append(t1 - t0)
             step += 1
-            if not math.isfinite(float(loss)):
+            if step % NONFINITE_CHECK_EVERY == 0 and not _finite(loss_sum):
                 result.status = "diverged"
                 break
             if not step_mode and timed > budget_time:
                 break
             due = (
-                (step % eval_every_steps == 0)
+                (step % spec.eval_every_steps == 0)
                 if step_mode
-                else (timed - last_eval_at >= workload.eval_period)
+                else (timed - last_eval_at >= spec.eval_period)
             )
             if due:
-                t0 = clock()
+                if not _finite(loss_sum):
+                    result.status = "diverged"
+                    break
+                t0, c0 = clock(), cpu_clock()
                 eval_model = algorithm.prepare_for_eval(state)
                 sync()
                 timed += clock() - t0
+                cpu += cpu_clock() - c0
+                prepared_at = step
                 if not step_mode and timed > budget_time:
                     break
                 t0 = clock()
                 metrics = workload.evaluate(eval_model, "valid")
                 eval_total += clock() - t0
                 last_eval_at = timed
-                last_eval = EvalRecord(step, timed, metrics)
+                last_eval = EvalRecord(step, timed, metrics, float(loss), _lr_of(state))
                 result.evals.append(last_eval)
                 if store is not None:
                     store.add_evaluation(trial_id, last_eval)
@@ -238,6 +300,9 @@ def run_trial(
                     break
                 if result.time_to_target is None and target.is_met(metrics):
                     result.time_to_target, result.steps_to_target = timed, step
+                    result.cpu_time_to_target = cpu
+                    if count_flops:
+                        result.flops_to_target = flops_to(step, *flops)
                     if not full_curve:
                         break
             if step_mode and step >= budget_steps:
@@ -246,10 +311,16 @@ def run_trial(
                 last_report = t1
                 budget = budget_steps if step_mode else budget_time
                 on_progress(Progress(step, timed, budget, result.mode, last_eval))
+        if result.status == "running" and not _finite(loss_sum):
+            result.status = "diverged"
         if result.status == "running":
             result.status = "reached" if result.time_to_target is not None else "missed"
-        if eval_model is not None and result.status != "diverged":
+        if result.status != "diverged" and step > 0:
+            # the test split is scored on the model as evaluated after the last update: when
+            # updates ran after the last preparation, prepare again (untimed: the budget is over)
             t0 = clock()
+            if eval_model is None or prepared_at < step:
+                eval_model = algorithm.prepare_for_eval(state)
             result.test_metrics = workload.evaluate(eval_model, "test")
             eval_total += clock() - t0
     except KeyboardInterrupt:
@@ -263,8 +334,12 @@ def run_trial(
         result.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
     result.steps = step
     result.timed_seconds = timed
+    result.cpu_seconds = cpu
     result.eval_seconds = eval_total
     result.n_evals = len(result.evals)
+    if step_seconds:
+        result.median_step_seconds = statistics.median(step_seconds)
+        result.contended = is_contended(step_seconds, timed, cpu, torch.get_num_threads())
     result.wall_seconds = clock() - wall_start
     if store is not None:
         store.finish_trial(
@@ -278,9 +353,20 @@ def run_trial(
             n_evals=result.n_evals,
             steps=result.steps,
             best_metric=result.best_metric,
+            cpu_seconds=result.cpu_seconds,
+            cpu_time_to_target=result.cpu_time_to_target,
+            median_step_seconds=result.median_step_seconds,
+            flops_per_step=result.flops_per_step,
+            flops_to_target=result.flops_to_target,
+            contended=int(result.contended),
             test_metrics=result.test_metrics,
             error=result.error,
         )
     if interrupted:
         raise KeyboardInterrupt
     return result
+
+
+def _finite(value: torch.Tensor) -> bool:
+    """Whether a 0-d tensor is finite; reads it to the host (a device sync)."""
+    return bool(torch.isfinite(value))

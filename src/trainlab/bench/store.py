@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from trainlab.spec import EvalRecord, TrainlabError
+from trainlab.spec import EvalRecord, Target, TrainlabError, WorkloadSpec
 
 DEFAULT_STORE = Path("trainlab-runs") / "trainlab.db"
 FINISHED = ("reached", "missed", "diverged", "failed")
@@ -76,12 +76,54 @@ CREATE TABLE IF NOT EXISTS evaluations (
 );
 """
 
+#: columns added after the first schema: (table, column, type). Opening a store adds the ones
+#: it lacks, so a store written by an earlier trainlab keeps working (its old rows read None).
+ADDED_COLUMNS = (
+    # the trial's resolved spec (planned once, read back by the worker)
+    ("trials", "eval_period", "REAL"),
+    ("trials", "step_hint", "INTEGER"),
+    ("trials", "target_source", "TEXT"),
+    # measures beside wall-clock time-to-target
+    ("trials", "cpu_seconds", "REAL"),
+    ("trials", "cpu_time_to_target", "REAL"),
+    ("trials", "median_step_seconds", "REAL"),
+    ("trials", "flops_per_step", "REAL"),
+    ("trials", "flops_to_target", "REAL"),
+    ("trials", "contended", "INTEGER"),
+    ("evaluations", "train_loss", "REAL"),
+    ("evaluations", "lr", "REAL"),
+)
+
 # JSON cannot hold inf/nan in strict mode; the store writes them as null in float columns
 _JSON_COLUMNS = ("hyperparameters", "test_metrics")
 
 
 def _finite_or_none(x: float | None) -> float | None:
     return None if x is None or x != x or x in (float("inf"), float("-inf")) else x
+
+
+def _eval_record(row: sqlite3.Row) -> EvalRecord:
+    return EvalRecord(
+        row["step"], row["timed_seconds"], json.loads(row["metrics"]), row["train_loss"], row["lr"]
+    )
+
+
+def spec_of_row(row: dict[str, Any]) -> WorkloadSpec | None:
+    """The spec a trial row was planned with (``None`` for a row from before specs were
+    stored: the worker then uses the workload's class spec with the row's target)."""
+    if row.get("step_hint") is None or row.get("eval_period") is None:
+        return None
+    step_mode = row["mode"] == "steps"
+    return WorkloadSpec(
+        target=Target(row["target_metric"], float(row["target_value"]),
+                      bool(row["higher_is_better"])),
+        max_runtime=float(row["max_runtime"]),
+        eval_period=float(row["eval_period"]),
+        step_hint=int(row["step_hint"]),
+        source=row.get("target_source") or "class",
+        eval_every_steps=row["eval_every_steps"] if step_mode else None,
+        max_steps=row["max_steps"] if step_mode else None,
+    )  # fmt: skip
 
 
 class Store:
@@ -97,8 +139,15 @@ class Store:
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.executescript(SCHEMA)
+            self._add_missing_columns()
         except (sqlite3.DatabaseError, OSError) as exc:
             raise TrainlabError(f"cannot open results store {self.path}: {exc}") from None
+
+    def _add_missing_columns(self) -> None:
+        for table, column, kind in ADDED_COLUMNS:
+            have = {r["name"] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self.conn.close()
@@ -188,9 +237,16 @@ class Store:
 
     def add_evaluation(self, trial_id: int, record: EvalRecord) -> None:
         self._write(
-            "INSERT OR REPLACE INTO evaluations (trial_id, step, timed_seconds, metrics) "
-            "VALUES (?, ?, ?, ?)",
-            (trial_id, record.step, record.timed_seconds, json.dumps(record.metrics)),
+            "INSERT OR REPLACE INTO evaluations "
+            "(trial_id, step, timed_seconds, metrics, train_loss, lr) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                trial_id,
+                record.step,
+                record.timed_seconds,
+                json.dumps(record.metrics),
+                _finite_or_none(record.train_loss),
+                record.lr,
+            ),
         )
 
     def finish_trial(self, trial_id: int, **fields: Any) -> None:
@@ -198,7 +254,7 @@ class Store:
         if fields.get("status") not in FINISHED:
             raise ValueError(f"finish_trial needs a final status, got {fields.get('status')!r}")
         fields["finished"] = time.time()
-        for key in ("time_to_target", "best_metric"):
+        for key in ("time_to_target", "cpu_time_to_target", "best_metric"):
             if key in fields:
                 fields[key] = _finite_or_none(fields[key])
         if "test_metrics" in fields and fields["test_metrics"] is not None:
@@ -234,10 +290,9 @@ class Store:
 
     def evaluations(self, trial_id: int) -> list[EvalRecord]:
         rows = self.conn.execute(
-            "SELECT step, timed_seconds, metrics FROM evaluations WHERE trial_id = ? ORDER BY step",
-            (trial_id,),
+            "SELECT * FROM evaluations WHERE trial_id = ? ORDER BY step", (trial_id,)
         ).fetchall()
-        return [EvalRecord(r["step"], r["timed_seconds"], json.loads(r["metrics"])) for r in rows]
+        return [_eval_record(r) for r in rows]
 
     # -- queries for benchmarks, scoring and reports (read-only) --------------------------------
     def latest_evaluations(self, trial_ids: Iterable[int]) -> dict[int, EvalRecord]:
@@ -247,16 +302,13 @@ class Store:
             return {}
         marks = ", ".join("?" for _ in ids)
         rows = self.conn.execute(
-            "SELECT e.trial_id, e.step, e.timed_seconds, e.metrics FROM evaluations e "
+            "SELECT e.* FROM evaluations e "
             "JOIN (SELECT trial_id, MAX(step) AS step FROM evaluations "
             f"WHERE trial_id IN ({marks}) "
             "GROUP BY trial_id) last ON e.trial_id = last.trial_id AND e.step = last.step",
             ids,
         ).fetchall()
-        return {
-            r["trial_id"]: EvalRecord(r["step"], r["timed_seconds"], json.loads(r["metrics"]))
-            for r in rows
-        }
+        return {r["trial_id"]: _eval_record(r) for r in rows}
 
     def status_counts(self, benchmark_id: int) -> dict[str, int]:
         """How many trials of a benchmark are in each status."""

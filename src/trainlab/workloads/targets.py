@@ -1,12 +1,16 @@
-"""Targets set by ``trainlab targets``, read from ``targets.json`` next to this module.
+"""Where a trial's target and budgets come from: ``--targets tuned|class|PATH``.
 
-An entry (keyed by ``name`` or ``name:variant``) overrides a workload's ``target`` value (and
-direction), ``max_runtime`` and ``step_hint``; workloads without an entry keep their class
-values. :func:`trainlab.registry.get_workload` applies the file to every workload it builds
-(the base entry first, so variants inherit it, then the variant's own entry if there is one).
+* ``tuned`` (the default): ``targets.json`` shipped beside this module, written by
+  ``trainlab targets`` (AlgoPerf's target-setting procedure) and committed with its command,
+  machine and reruns. A workload (or held-out variant) without an entry there uses its class
+  values, and the spec's ``source`` says so.
+* ``class``: each workload module's own quick-look values (what ``make demo`` uses).
+* a path: a targets file of the same format, e.g. one written by ``trainlab targets -o``.
 
-``$TRAINLAB_TARGETS`` names another file, or ``off`` to ignore targets files altogether (to
-reproduce the class values, or to keep a test independent of the file).
+An entry (keyed by ``name`` or ``name:variant``) sets the target value (and metric and
+direction), ``max_runtime`` and ``step_hint``. Resolution happens once, when a run or a
+benchmark is planned (:func:`resolve_spec`); the result is stored with every trial and passed
+to the worker explicitly. No environment variable and no global state chooses targets.
 """
 
 from __future__ import annotations
@@ -17,71 +21,86 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from trainlab.spec import Target, TrainlabError
+from trainlab.spec import EVALS_PER_RUN, Target, TrainlabError, Workload, WorkloadSpec
 
 TARGETS_FILE = Path(__file__).with_name("targets.json")
+SOURCES = ("tuned", "class")
 
 
-def targets_path() -> Path | None:
-    """The file in effect (``None`` when switched off)."""
-    env = os.environ.get("TRAINLAB_TARGETS")
-    if env is not None:
-        return None if env.strip().lower() in ("", "off", "none", "0") else Path(env)
-    return TARGETS_FILE
+def check_source(source: str) -> str:
+    """``tuned``, ``class`` or an existing, readable targets file; else a one-line error."""
+    if source in SOURCES:
+        return source
+    path = Path(source)
+    if not path.is_file():
+        raise TrainlabError(
+            f"--targets {source}: no such file (use tuned, class or a targets JSON file)"
+        )
+    load_targets(path)  # malformed files fail here, at the door
+    return source
 
 
 @lru_cache(maxsize=8)
 def _load(path: str, mtime: float) -> dict[str, dict[str, Any]]:
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(Path(path).read_text(encoding="utf-8-sig"))
     except (OSError, ValueError) as exc:
         raise TrainlabError(f"cannot read targets file {path}: {exc}") from None
-    entries = data.get("workloads", {}) if isinstance(data, dict) else None
-    if not isinstance(entries, dict):
+    entries = data.get("workloads") if isinstance(data, dict) else None
+    if not isinstance(entries, dict) or not all(isinstance(e, dict) for e in entries.values()):
         raise TrainlabError(f"targets file {path}: expected an object with a 'workloads' object")
     return entries
 
 
-def load_targets(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
-    """The entries of the targets file (``{}`` when there is none)."""
-    path = Path(path) if path is not None else targets_path()
-    if path is None or not path.exists():
+def load_targets(path: str | Path = TARGETS_FILE) -> dict[str, dict[str, Any]]:
+    """The entries of a targets file (``{}`` when the file does not exist)."""
+    path = Path(path)
+    if not path.exists():
         return {}
     return _load(str(path), path.stat().st_mtime)
 
 
-def apply_targets(workload: Any, entries: dict[str, dict[str, Any]] | None = None) -> Any:
-    """Set ``target``, ``max_runtime`` and ``step_hint`` of ``workload`` from its entry (by its
-    full name), on the instance; returns the workload."""
-    entries = load_targets() if entries is None else entries
-    entry = entries.get(workload.full_name)
-    if not entry:
-        return workload
+def spec_from_entry(workload: Workload, entry: dict[str, Any], source: str) -> WorkloadSpec:
+    """The class spec of ``workload`` with the values of a targets-file entry."""
+    base = workload.class_spec()
     try:
-        if "value" in entry:
-            workload.target = Target(
-                str(entry.get("metric", workload.target.metric)),
-                float(entry["value"]),
-                bool(entry.get("higher_is_better", workload.target.higher_is_better)),
-            )
-        if entry.get("max_runtime") is not None:
-            workload.max_runtime = float(entry["max_runtime"])
-        if entry.get("step_hint") is not None:
-            workload.step_hint = int(entry["step_hint"])
+        target = Target(
+            str(entry.get("metric", base.target.metric)),
+            float(entry.get("value", base.target.value)),
+            bool(entry.get("higher_is_better", base.target.higher_is_better)),
+        )
+        max_runtime = float(entry.get("max_runtime") or base.max_runtime)
+        step_hint = int(entry.get("step_hint") or base.step_hint)
     except (TypeError, ValueError) as exc:
         raise TrainlabError(f"targets file: bad entry for {workload.full_name}: {exc}") from None
-    return workload
+    return WorkloadSpec(
+        target=target,
+        max_runtime=max_runtime,
+        eval_period=min(float(workload.eval_period), max_runtime / EVALS_PER_RUN),
+        step_hint=step_hint,
+        source=source,
+    )
 
 
-def write_entries(
-    entries: dict[str, dict[str, Any]], path: str | Path | None = None, **header: Any
-) -> Path:
-    """Merge ``entries`` into the targets file (other workloads' entries are kept)."""
-    path = Path(path) if path is not None else TARGETS_FILE
+def resolve_spec(workload: Workload, source: str = "tuned") -> WorkloadSpec:
+    """The full-budget spec of ``workload`` under a target source (see the module doc)."""
+    if source == "class":
+        return workload.class_spec()
+    path = TARGETS_FILE if source == "tuned" else Path(check_source(source))
+    entry = load_targets(path).get(workload.full_name)
+    if not entry:
+        return workload.class_spec()  # source "class": no tuned value exists for it
+    return spec_from_entry(workload, entry, source if source == "tuned" else str(path))
+
+
+def write_entries(entries: dict[str, dict[str, Any]], path: str | Path, **header: Any) -> Path:
+    """Merge ``entries`` into the targets file at ``path`` (other workloads' entries are kept)
+    and write it atomically."""
+    path = Path(path)
     data: dict[str, Any] = {}
     if path.exists():
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
         except ValueError:
             raise TrainlabError(
                 f"targets file {path} is not valid JSON; fix or remove it"
@@ -89,6 +108,7 @@ def write_entries(
     data.update(header)
     data.setdefault("workloads", {}).update(entries)
     data["workloads"] = dict(sorted(data["workloads"].items()))
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
