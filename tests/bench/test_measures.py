@@ -3,11 +3,11 @@ that the test split is scored on the model as it was last prepared for evaluatio
 
 import math
 
+import benchfakes  # noqa: F401  (registers tiny_blobs)
 import pytest
 import torch
 from fakes import FakeClock, ScriptedAlgorithm, ScriptedWorkload
 
-import benchfakes  # noqa: F401  (registers tiny_blobs)
 from trainlab.bench import runner
 from trainlab.bench.measures import flops_to, is_contended, longest_slow_stretch, step_flops
 from trainlab.bench.runner import run_trial

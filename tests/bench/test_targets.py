@@ -7,13 +7,12 @@ import statistics
 import benchfakes  # noqa: F401  (registers tiny_blobs)
 import pytest
 
+from trainlab.bench.budgets import trial_spec
 from trainlab.bench.store import Store
 from trainlab.bench.targets import RUNTIME_MARGIN, set_target
 from trainlab.cli import main
 from trainlab.registry import get_algorithm, get_workload
-from trainlab.spec import TrainlabError
-from trainlab.bench.budgets import trial_spec
-from trainlab.spec import EVALS_PER_RUN
+from trainlab.spec import EVALS_PER_RUN, TrainlabError
 from trainlab.workloads.targets import resolve_spec, write_entries
 
 
@@ -24,7 +23,8 @@ def test_specs_resolve_from_the_chosen_targets_file(tmp_path):
                                   "max_runtime": 3.0, "step_hint": 25}}, path)  # fmt: skip
     spec = resolve_spec(base, str(path))
     assert (spec.target.value, spec.max_runtime, spec.step_hint) == (0.8, 3.0, 25)
-    assert spec.source == str(path) and spec.eval_period == min(base.eval_period, 3.0 / EVALS_PER_RUN)
+    assert spec.source == str(path)
+    assert spec.eval_period == min(base.eval_period, 3.0 / EVALS_PER_RUN)
     # the workload itself is never changed: it keeps its class values
     assert (base.target.value, base.max_runtime, base.step_hint) == (0.9, 2.0, 20)
     # a variant without an entry of its own does not inherit its base's: class values
