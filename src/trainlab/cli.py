@@ -214,6 +214,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     device = setup_torch(args.threads, args.device)
     workload = build_workload(args.workload, args.variant, device, args.text_file)
     algorithm = get_algorithm(args.algorithm)
+    algorithm.check_workload(workload)
+    if args.text_file is not None and not args.json:
+        d = workload.describe()
+        print(f"{args.text_file}: {d['train_characters']:,} training characters, alphabet of "
+              f"{d['alphabet_size']} characters", file=sys.stderr)  # fmt: skip
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", OutOfRangeWarning)
         hp = algorithm.search_space.validate(parse_assignments(args.set), allow_out_of_range=True)

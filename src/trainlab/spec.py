@@ -514,6 +514,11 @@ class Algorithm(ABC):
     def batch_size(self, workload: Workload, hp: dict[str, Any]) -> int:
         return int(hp.get("batch_size", 128))
 
+    def check_workload(self, workload: Workload) -> None:
+        """Raise :class:`TrainlabError` when this algorithm cannot train ``workload`` (it needs
+        fresh examples, or a cross-entropy loss, say). Called before anything is trained or
+        stored, so the user gets one line instead of a failed trial."""
+
     @abstractmethod
     def init(self, workload: Workload, model: nn.Module, hp: dict[str, Any], seed: int) -> Any:
         """Build the training state (optimizer, schedule, method state). Timed."""

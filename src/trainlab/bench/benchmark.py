@@ -199,11 +199,12 @@ def make_plan(config: BenchmarkConfig) -> Plan:
     """Resolve names, budgets and targets, draw the hyperparameter points, fingerprint it all."""
     from trainlab.registry import get_algorithm
 
-    workloads = [
-        resolve_workload(w, config)
-        for w in expand_workloads(config.workloads, config.variants, config.device)
-    ]
+    expanded = expand_workloads(config.workloads, config.variants, config.device)
+    workloads = [resolve_workload(w, config) for w in expanded]
     algorithms = [get_algorithm(name) for name in config.algorithms]
+    for algorithm in algorithms:  # refused pairs fail here, before anything is stored
+        for w in expanded:
+            algorithm.check_workload(w)
     notes = []
     for name, algorithm in zip(config.algorithms, algorithms, strict=True):
         if algorithm.self_tuning and config.ruleset == "external":

@@ -132,7 +132,8 @@ def _generated_text() -> dict[str, np.ndarray]:
 
 def _read_text_file(path: str | Path) -> dict[str, np.ndarray]:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        # universal newlines (\r\n and \r read as \n); a byte-order mark is dropped
+        text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise TrainlabError(f"cannot read text file {path}: {exc}") from None
     if len(text) < 20 * (CONTEXT + 1):
@@ -178,6 +179,9 @@ class CharLM(ClassificationWorkload):
             w["test"][:, :-1], w["test"][:, 1:],
         )  # fmt: skip
         self.text_file = text_file
+        # capabilities follow from how the workload was built: a user's text has no generator
+        # of fresh examples behind it
+        self.generative = text_file is None
         self.to(device)
 
     def variant(self, name: str):
@@ -190,6 +194,13 @@ class CharLM(ClassificationWorkload):
     @property
     def vocab_size(self) -> int:
         return len(self.alphabet)
+
+    def describe(self) -> dict:
+        out = super().describe()
+        out["text_file"] = self.text_file
+        out["alphabet_size"] = self.vocab_size
+        out["train_characters"] = int(self.splits.x_train.numel() + self.train_size)
+        return out
 
     def init_model(self, seed: int) -> nn.Module:
         return seeded_model(
