@@ -517,7 +517,9 @@ class Algorithm(ABC):
     def check_workload(self, workload: Workload) -> None:
         """Raise :class:`TrainlabError` when this algorithm cannot train ``workload`` (it needs
         fresh examples, or a cross-entropy loss, say). Called before anything is trained or
-        stored, so the user gets one line instead of a failed trial."""
+        stored, so the user gets one line instead of a failed trial. The default accepts
+        every workload."""
+        return None
 
     @abstractmethod
     def init(self, workload: Workload, model: nn.Module, hp: dict[str, Any], seed: int) -> Any:
