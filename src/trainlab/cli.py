@@ -499,9 +499,13 @@ def cmd_targets(args: argparse.Namespace) -> int:
     from trainlab.bench.targets import machine_description, set_target
     from trainlab.workloads.targets import write_entries
 
+    from trainlab.bench.benchmark import expand_workloads
+
     workloads = split_names(args.workloads)
     if not workloads:
         raise TrainlabError("targets needs -w WORKLOAD[,WORKLOAD...]")
+    # held-out variants get targets of their own, by the same procedure (AlgoPerf v0.5)
+    workloads = [w.full_name for w in expand_workloads(workloads, args.variants)]
     output = args.output or Path(args.store).parent / "targets.json"
     err = _console(stderr=True)
     command = "trainlab " + " ".join(shlex.quote(a) for a in (args.argv or []))
@@ -545,7 +549,7 @@ def cmd_targets(args: argparse.Namespace) -> int:
 #: two Halton points per algorithm in a fraction of the budget would miss them nearly always
 DEMO_WORKLOADS = ("mnist1d_mlp", "mnist1d_cnn", "digits_cnn", "charlm_gpt", "forecast_gru")
 DEMO_ALGORITHMS = ("adamw", "nadamw", "nesterov", "heavyball")
-DEMO_TRIALS, DEMO_STUDIES, DEMO_BUDGET_SCALE = 2, 1, 0.3
+DEMO_TRIALS, DEMO_STUDIES, DEMO_BUDGET_SCALE = 1, 3, 0.3
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -684,7 +688,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ruleset", choices=("external", "self"), default="external",
                    help="external: tune N Halton points per study; self: defaults, budget x1.5")
     p.add_argument("--trials", type=int, default=5, metavar="N", help="trials per study (external)")
-    p.add_argument("--studies", type=int, default=1, metavar="S", help="studies (median over them)")
+    p.add_argument("--studies", type=int, default=3, metavar="S",
+                   help="studies (median over them; AlgoPerf v0.6: 3)")
     p.add_argument("--seed", type=int, default=0, help="seed of the Halton scramble and the trials")
     p.add_argument("--variants", action="store_true",
                    help="also run each workload's held-out variants")
@@ -723,14 +728,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("targets", help="set workload targets by tuning the four baselines")
     p.add_argument("-w", "--workloads", action="append", metavar="W1,W2", required=True)
-    p.add_argument("--trials", type=int, default=5, metavar="N", help="Halton points per baseline")
-    p.add_argument("--seeds", type=int, default=3, metavar="K", help="reruns of the best point")
+    p.add_argument("--trials", type=int, default=16, metavar="N",
+                   help="Halton points per baseline (AlgoPerf: 200)")
+    p.add_argument("--seeds", type=int, default=5, metavar="K",
+                   help="reruns of the best point (AlgoPerf: 20)")
+    p.add_argument("--variants", action="store_true",
+                   help="also set each workload's held-out variants' own targets")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every-steps", default=None, metavar="N|auto",
                    help="step mode (recommended: deterministic); auto = each workload's period")
     p.add_argument("--max-steps", type=int, default=None, help="step budget override (step mode)")
-    p.add_argument("--output", type=Path, default=None,
-                   help="targets file to merge into (default: trainlab/workloads/targets.json)")
+    p.add_argument("-o", "--output", type=Path, default=None,
+                   help="targets file to merge into (default: targets.json beside the store); "
+                   "use it with --targets PATH")  # fmt: skip
     _add_jobs(p)
     _add_common(p)
     p.set_defaults(func=cmd_targets)

@@ -106,8 +106,8 @@ def test_a_crashing_algorithm_fails_and_the_benchmark_goes_on(tmp_path):
 def test_variants_run_alongside_and_time_mode_budgets(tmp_path):
     db = tmp_path / "s.db"
     cfg = BenchmarkConfig(
-        workloads=["tiny_blobs"], algorithms=["tiny_sgd"], n_trials=1, variants=True,
-        max_runtime=0.3, ruleset="self",
+        workloads=["tiny_blobs"], algorithms=["tiny_sgd"], n_trials=1, n_studies=1,
+        variants=True, max_runtime=0.3, ruleset="self",
     )  # fmt: skip
     run = run_benchmark(cfg, db, jobs=1, threads=1, show_progress=False)
     with Store(db) as store:
@@ -174,8 +174,8 @@ def test_bench_cli_errors_are_one_line(tmp_path, capsys, args, words):
 def test_bench_cli_json_and_resume(tmp_path, capsys):
     db = str(tmp_path / "s.db")
     args = ["bench", "-w", "tiny_blobs", "-a", "tiny_sgd,tiny_selftuned", "--trials", "2",
-            "--eval-every-steps", "5", "--max-steps", "30", "--jobs", "1", "--threads", "1",
-            "--store", db]  # fmt: skip
+            "--studies", "1", "--eval-every-steps", "5", "--max-steps", "30", "--jobs", "1",
+            "--threads", "1", "--store", db]  # fmt: skip
     assert main([*args, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["ran"] == out["total"] == 3 and out["created"]

@@ -50,7 +50,7 @@ class BenchmarkConfig:
     algorithms: list[str]
     ruleset: str = "external"
     n_trials: int = 5
-    n_studies: int = 1
+    n_studies: int = 3  # AlgoPerf v0.6: 3 studies x 5 trials
     seed: int = 0
     #: ``None``: time mode; an int: step mode, evaluate every N steps; ``"auto"``: step mode
     #: with each workload's own ``eval_every_steps``
