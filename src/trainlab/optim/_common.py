@@ -163,17 +163,19 @@ def group_tensors(
                 state["step"] = 0
             for key in buffers:
                 state[key] = init.get(key, zeros)(p, grad)
-        tensors = [p, grad, *(state[key] for key in buffers)]
-        if torch.is_complex(p):
-            tensors = [torch.view_as_real(t) for t in tensors]
-        params.append(tensors[0])
-        grads.append(tensors[1])
-        for values, tensor in zip(lists, tensors[2:], strict=True):
-            values.append(tensor)
+        real = torch.view_as_real if torch.is_complex(p) else _same
+        params.append(real(p))
+        grads.append(real(grad))
+        for values, key in zip(lists, buffers, strict=True):
+            values.append(real(state[key]))
         if step:
             state["step"] += 1
             steps.append(state["step"])
     return (params, grads, *lists, steps) if step else (params, grads, *lists)
+
+
+def _same(t: Tensor) -> Tensor:
+    return t
 
 
 def buckets(*lists: list) -> list[tuple[list, ...]]:
@@ -281,23 +283,9 @@ def norms(tensors: list[Tensor], order: float, dtype: torch.dtype, foreach: bool
     return [torch.linalg.vector_norm(t, order, dtype=dtype) for t in tensors]
 
 
-def total_l1_norm(tensors: list[Tensor], dtype: torch.dtype, foreach: bool) -> Tensor:
-    """The 1-norm of the concatenation of ``tensors``, as a 0-d tensor of ``dtype``."""
-    return total(norms(tensors, 1, dtype, foreach))
-
-
-def total_sq_norm(tensors: list[Tensor], dtype: torch.dtype, foreach: bool) -> Tensor:
-    """The squared 2-norm of the concatenation of ``tensors``, as a 0-d tensor of ``dtype``."""
-    return torch.stack(norms(tensors, 2, dtype, foreach)).square().sum()
-
-
-def total_dot(xs: list[Tensor], ys: list[Tensor], dtype: torch.dtype, foreach: bool) -> Tensor:
-    """``sum_i <xs_i, ys_i>`` over all elements, as a 0-d tensor of ``dtype``."""
-    if foreach:
-        products = [t for b in buckets(xs, ys) for t in torch._foreach_mul(*b)]
-    else:
-        products = [x * y for x, y in zip(xs, ys, strict=True)]
-    return total([t.sum(dtype=dtype) for t in products])
+def total_norm(tensors: list[Tensor], dtype: torch.dtype, foreach: bool) -> Tensor:
+    """The 2-norm of the concatenation of ``tensors``, as a 0-d tensor of ``dtype``."""
+    return torch.linalg.vector_norm(torch.stack(norms(tensors, 2, dtype, foreach)))
 
 
 # -- shared by the distance-adaptive Adams (DAdaptAdam, Prodigy) --
@@ -372,20 +360,21 @@ class DistanceAdaptiveAdam(TrainlabOptimizer):
 
     @staticmethod
     def _adam_step(group, params, ms, vs, *, scale: Tensor, eps: Tensor | float, decay: Tensor):
-        """``p <- p * (1 - decay) - scale * m / (sqrt(v) + eps)`` (decay only when the group
-        decouples a nonzero weight decay); ``scale`` and ``decay`` are zero on a skipped step."""
+        """``p <- p * (1 - decay) - m / ((sqrt(v) + eps) / scale)`` (decay only when the group
+        decouples a nonzero weight decay); ``scale`` and ``decay`` are zero on a skipped step,
+        where the infinite denominator makes the step exactly zero (one operation fewer than
+        scaling the update, and no host synchronisation to test for the skip)."""
         decays = group["weight_decay"] != 0 and group["decouple"]
         if not uses_foreach(group):
             for p, m, v in zip(params, ms, vs, strict=True):
                 if decays:
                     p.mul_(1 - decay)
-                p.sub_(m / v.sqrt().add_(eps) * scale)
+                p.addcdiv_(m, v.sqrt().add_(eps).div_(scale), value=-1.0)
             return
         for p_list, m_list, v_list in buckets(params, ms, vs):
             if decays:
                 torch._foreach_mul_(p_list, 1 - decay)
             denom = torch._foreach_sqrt(v_list)
             torch._foreach_add_(denom, eps)
-            update = torch._foreach_div(m_list, denom)
-            torch._foreach_mul_(update, -scale)
-            torch._foreach_add_(p_list, update)
+            torch._foreach_div_(denom, scale)
+            torch._foreach_addcdiv_(p_list, m_list, denom, value=-1.0)

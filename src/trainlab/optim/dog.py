@@ -21,6 +21,8 @@ from trainlab.optim._common import (
     reduction_dtype,
     run_update,
     total,
+    total_norm,
+    uses_foreach,
 )
 
 
@@ -125,18 +127,20 @@ class DoG(TrainlabOptimizer):
         if not work:
             return loss
         first = self.param_groups[0]
+        start = "rbar" not in first  # the first step also needs ||x0||
         dtype = reduction_dtype(p for w in work for p in w[1])
         sums = [
             s
             for group, params, grads, x0s in work
             for s in run_update(group, _foreach_sums, _single_sums, params, grads, x0s, dtype=dtype)
         ]
-        distance_sq, grad_sq, x0_sq = (total(list(column)) for column in zip(*sums, strict=True))
-        if "rbar" in first:
-            rbar, big_g = first["rbar"], first["G"]
-        else:  # first step: r_eps and G = eps
-            rbar = first["reps_rel"] * (1 + x0_sq.sqrt())
+        distance_sq, grad_sq = (total(list(column)) for column in zip(*sums, strict=True))
+        if start:  # first step: r_eps and G = eps
+            x0s = [x for w in work for x in w[3]]
+            rbar = first["reps_rel"] * (1 + total_norm(x0s, dtype, uses_foreach(first)))
             big_g = torch.full_like(rbar, first["eps"])
+        else:
+            rbar, big_g = first["rbar"], first["G"]
         rbar = torch.maximum(rbar, distance_sq.sqrt())
         big_g = big_g + grad_sq
         publish(self, rbar=rbar, G=big_g)
@@ -146,19 +150,19 @@ class DoG(TrainlabOptimizer):
         return loss
 
 
-def _single_sums(params, grads, x0s, group, dtype) -> tuple[Tensor, Tensor, Tensor]:
-    """``(||x - x0||^2, ||g||^2, ||x0||^2)`` over these tensors, in ``dtype``."""
+def _single_sums(params, grads, x0s, group, dtype) -> tuple[Tensor, Tensor]:
+    """``(||x - x0||^2, ||g||^2)`` over these tensors, in ``dtype``."""
     dist = [
         torch.linalg.vector_norm(p - x0, dtype=dtype) for p, x0 in zip(params, x0s, strict=True)
     ]
     grad = [torch.linalg.vector_norm(g, dtype=dtype) for g in grads]
-    start = [torch.linalg.vector_norm(x0, dtype=dtype) for x0 in x0s]
-    return tuple(torch.stack(n).square().sum() for n in (dist, grad, start))
+    return torch.stack(dist).square().sum(), torch.stack(grad).square().sum()
 
 
-def _foreach_sums(params, grads, x0s, group, dtype) -> tuple[Tensor, Tensor, Tensor]:
-    lists = (torch._foreach_sub(params, x0s), grads, x0s)
-    return tuple(torch.stack(torch._foreach_norm(t, 2, dtype=dtype)).square().sum() for t in lists)
+def _foreach_sums(params, grads, x0s, group, dtype) -> tuple[Tensor, Tensor]:
+    dist = torch._foreach_norm(torch._foreach_sub(params, x0s), 2, dtype=dtype)
+    grad = torch._foreach_norm(grads, 2, dtype=dtype)
+    return torch.stack(dist).square().sum(), torch.stack(grad).square().sum()
 
 
 def _single_step(params, grads, group, scale) -> None:
