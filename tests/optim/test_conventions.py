@@ -216,3 +216,20 @@ def test_every_class_documents_its_algorithm(name):
     doc = CLASSES[name].__doc__
     for needed in ("Args:", "Not supported", ">>>", "http", "maximize", "foreach"):
         assert needed in doc, needed
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_checkpoints_without_the_new_group_keys_still_load(name):
+    p = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    opt = MAKERS[name]([p])
+    p.grad = torch.full((3,), 0.5, dtype=torch.float64)
+    opt.step()
+    saved = opt.state_dict()
+    for group in saved["param_groups"]:
+        for key in ("foreach", "maximize", "initial_lr"):
+            group.pop(key, None)
+    fresh = MAKERS[name]([p])
+    fresh.load_state_dict(saved)
+    assert fresh.param_groups[0]["foreach"] is None
+    assert fresh.param_groups[0]["maximize"] is False
+    fresh.step()  # runs

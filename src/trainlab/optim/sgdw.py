@@ -125,6 +125,11 @@ class SGDW(TrainlabOptimizer):
         lr = group["lr"]
         group.setdefault("initial_lr", lr.clone() if isinstance(lr, Tensor) else lr)
 
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:  # checkpoints written before initial_lr was kept
+            group.setdefault("initial_lr", group["lr"])
+
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
         """One update of every parameter with a gradient; returns ``closure()`` if given."""
