@@ -26,8 +26,7 @@ from collections.abc import Callable
 
 import torch
 
-from trainlab.algorithms.recipe import param_groups
-from trainlab.optim import LAMB, SGDW, Adan, DAdaptAdam, DoG, Lion, NAdamW, Prodigy
+from trainlab.optim import LAMB, SGDW, Adan, DAdaptAdam, DoG, Lion, NAdamW, Prodigy, param_groups
 from trainlab.registry import get_workload
 
 # name -> (constructor on the two parameter groups, extra work compared with AdamW)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from trainlab.optim import Adan
 
@@ -65,3 +66,15 @@ def test_no_host_sync(run_without_sync):
 
 def test_minimizes_a_regression(check_minimizes_regression):
     check_minimizes_regression(lambda groups: Adan(groups, lr=0.05), steps=500, schedule="linear")
+
+
+def test_proximal_weight_decay_is_the_default(run_steps):
+    # by hand, one step from p = 2 with g = 1, lr = 0.1, wd = 0.5, eps = 0: the first step is
+    # a sign step of size lr (p_half = 1.9); proximal: 1.9 / (1 + 0.05); decoupled: 2 * 0.95 - 0.1
+    assert Adan([torch.zeros(1, requires_grad=True)]).defaults["proximal"] is True
+    _, (p,) = run_steps(lambda p: Adan([p], lr=0.1, eps=0.0, weight_decay=0.5), [[2.0]], [[[1.0]]])
+    assert p == pytest.approx([1.9 / 1.05], abs=1e-15)
+    _, (p,) = run_steps(
+        lambda p: Adan([p], lr=0.1, eps=0.0, weight_decay=0.5, proximal=False), [[2.0]], [[[1.0]]]
+    )
+    assert p == pytest.approx([1.8], abs=1e-15)

@@ -115,3 +115,20 @@ def test_no_host_sync(run_without_sync):
 
 def test_minimizes_a_regression(check_minimizes_regression):
     check_minimizes_regression(Prodigy, steps=500, schedule="cosine")
+
+
+@pytest.mark.parametrize("foreach", [True, False])
+def test_a_step_without_gradient_information_changes_nothing(foreach):
+    # all gradients zero: ||s||_1 = 0, the release returns early; the decoupled decay must not
+    # shrink the weights either, and d stays d0
+    x = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64, requires_grad=True)
+    opt = Prodigy([x], weight_decay=0.5, foreach=foreach)
+    for _ in range(3):
+        x.grad = torch.zeros(3, dtype=torch.float64)
+        opt.step()
+    assert x.detach().tolist() == [1.0, -2.0, 0.5]
+    assert opt.param_groups[0]["d"].item() == 1e-6
+    # the first informative step then moves the weights (and decays them)
+    x.grad = torch.tensor(GRADS_A[0], dtype=torch.float64)
+    opt.step()
+    assert not torch.equal(x.detach(), torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64))

@@ -1,12 +1,25 @@
-"""Optimizers from the literature, as ``torch.optim.Optimizer`` subclasses."""
+"""Optimizers from the literature, as ``torch.optim.Optimizer`` subclasses, and
+:func:`create_optimizer` to build one by name."""
 
 from trainlab.optim.adan import Adan
 from trainlab.optim.dadapt_adam import DAdaptAdam
 from trainlab.optim.dog import DoG
+from trainlab.optim.factory import create_optimizer, param_groups
 from trainlab.optim.lamb import LAMB
 from trainlab.optim.lion import Lion
 from trainlab.optim.nadamw import NAdamW
 from trainlab.optim.prodigy import Prodigy
 from trainlab.optim.sgdw import SGDW
 
-__all__ = ["LAMB", "SGDW", "Adan", "DAdaptAdam", "DoG", "Lion", "NAdamW", "Prodigy"]
+__all__ = [
+    "LAMB",
+    "SGDW",
+    "Adan",
+    "DAdaptAdam",
+    "DoG",
+    "Lion",
+    "NAdamW",
+    "Prodigy",
+    "create_optimizer",
+    "param_groups",
+]

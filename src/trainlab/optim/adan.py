@@ -1,98 +1,163 @@
-"""Adan: adaptive Nesterov momentum through gradient differences.
-
-Paper: Xie et al., "Adan: Adaptive Nesterov Momentum Algorithm for Faster Optimizing Deep
-Models" (2022), Algorithm 1. The paper writes its moments as ``m <- (1 - beta) m + beta g`` with
-small betas (0.02, 0.08, 0.01); here, as in the authors' release, ``betas`` are the decay rates
-``(b1, b2, b3) = (0.98, 0.92, 0.99)``, i.e. one minus the paper's. With gradient ``g_k`` at step
-``k = 1, 2, ...`` and all moments starting at zero::
-
-    d_k = g_k - g_{k-1}                         # gradient difference; d_1 = 0 (g_0 := g_1)
-    m_k = b1 * m_{k-1} + (1 - b1) * g_k         # gradient momentum
-    v_k = b2 * v_{k-1} + (1 - b2) * d_k         # momentum of the gradient difference
-    n_k = b3 * n_{k-1} + (1 - b3) * (g_k + b2 * d_k)^2
-    u_k = m_k / (1 - b1^k) + b2 * v_k / (1 - b2^k)
-    eta = lr / (sqrt(n_k / (1 - b3^k)) + eps)    # element-wise
-    p  <- (p - eta * u_k) / (1 + lr * wd)        # proximal weight decay (Algorithm 1)
-
-Choices where the paper is open:
-
-- **No restart**: Algorithm 1's optional restart condition is not implemented (the authors'
-  release does not use it either).
-- **Bias correction as in the authors' release**: zero-initialised moments divided by
-  ``1 - b^k`` (Algorithm 1 instead initialises the moments from the first gradient, without
-  correction). The first gradient difference is zero.
-- **Weight decay**: the paper's proximal form ``p <- p_half / (1 + lr * wd)`` by default;
-  ``proximal=False`` gives the decoupled form ``p <- p * (1 - lr * wd) - eta * u_k`` (the
-  release's ``no_prox``). The two agree to first order in ``lr * wd``.
-- No gradient clipping inside the optimizer (the release's ``max_grad_norm``); clip outside.
-
-Adan keeps four buffers per parameter (m, v, n and the previous gradient): one more than
-AdamW's two plus NAdamW's work. Usable in any loop::
-
-    opt = Adan(model.parameters(), lr=1e-3, weight_decay=0.02)
-    for x, y in data:
-        opt.zero_grad()
-        loss_fn(model(x), y).backward()
-        opt.step()
-"""
+"""Adan: adaptive Nesterov momentum through gradient differences (Xie et al., 2022)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
 
 from trainlab.optim._common import (
-    check_eps_and_weight_decay,
-    check_lr,
+    Params,
+    TrainlabOptimizer,
+    check_betas,
+    check_nonnegative,
     copy_of_grad,
     corrected_sqrt,
     ema_square_,
     evaluate_closure,
     group_tensors,
+    lr_of,
+    run_update,
 )
 
 
-class Adan(Optimizer):
+class Adan(TrainlabOptimizer):
+    r"""Adan: Adam-like steps from a momentum of the gradients and a momentum of their
+    differences, which together estimate a Nesterov look-ahead without evaluating the
+    gradient elsewhere.
+
+    .. math::
+        \begin{aligned}
+        &\textbf{input}: \theta_0, \eta \text{ (lr)}, \beta_1, \beta_2, \beta_3, \epsilon,
+            \lambda \text{ (weight\_decay)} \qquad
+         \textbf{init}: m_0, v_0, n_0 \leftarrow 0,\ g_0 \leftarrow g_1 \\
+        &\textbf{for}\ k = 1, 2, \ldots: \\
+        &\quad g_k \leftarrow \nabla f_k(\theta_{k-1})
+            \quad (-\nabla f_k \text{ if maximize}), \qquad
+            d_k \leftarrow g_k - g_{k-1} \\
+        &\quad m_k \leftarrow \beta_1 m_{k-1} + (1 - \beta_1) g_k, \quad
+               v_k \leftarrow \beta_2 v_{k-1} + (1 - \beta_2) d_k \\
+        &\quad n_k \leftarrow \beta_3 n_{k-1} + (1 - \beta_3)(g_k + \beta_2 d_k)^2 \\
+        &\quad u_k \leftarrow \frac{m_k}{1 - \beta_1^k} + \beta_2 \frac{v_k}{1 - \beta_2^k},
+            \qquad \eta_k \leftarrow \frac{\eta}{\sqrt{n_k / (1 - \beta_3^k)} + \epsilon} \\
+        &\quad \textbf{if}\ \text{proximal}:\ \theta_k \leftarrow
+            (\theta_{k-1} - \eta_k u_k) / (1 + \eta\lambda) \\
+        &\quad \textbf{else}:\ \theta_k \leftarrow \theta_{k-1}(1 - \eta\lambda) - \eta_k u_k
+        \end{aligned}
+
+    Choices where the paper is open:
+
+    - ``betas`` are decay rates, as in the authors' release: the paper's
+      :math:`(0.02, 0.08, 0.01)` are :math:`1 - \beta`.
+    - Moments start at zero and are bias-corrected (release); the paper's Algorithm 1 starts
+      them from the first gradient without correction. The first difference is zero.
+    - Weight decay is the paper's proximal step by default; ``proximal=False`` is the
+      release's ``no_prox`` (decoupled). They agree to first order in :math:`\eta\lambda`.
+    - No restart condition and no gradient clipping inside (the release's
+      ``max_grad_norm``): clip outside.
+
+    Args:
+        params (iterable): parameters, or dicts defining parameter groups.
+        lr (float or Tensor, optional): :math:`\eta \ge 0` (default: 1e-3).
+        betas (tuple[float, float, float], optional): :math:`(\beta_1, \beta_2, \beta_3)`,
+            each in [0, 1) (default: (0.98, 0.92, 0.99)).
+        eps (float, optional): :math:`\epsilon \ge 0` (default: 1e-8).
+        weight_decay (float, optional): :math:`\lambda \ge 0` (default: 0).
+        proximal (bool, optional): proximal (True) or decoupled (False) decay (default: True).
+        foreach (bool, optional): multi-tensor kernels if not False (default: None).
+        maximize (bool, optional): maximize the objective (default: False).
+
+    Not supported: ``differentiable``, ``capturable``, ``fused`` (``ValueError`` if True),
+    sparse gradients (``RuntimeError``). Complex parameters are updated as their real view.
+    Four buffers per parameter (m, v, n, previous gradient). Out-of-range arguments raise
+    ``ValueError`` naming the argument.
+
+    Paper: X. Xie, P. Zhou, H. Li, Z. Lin and S. Yan, "Adan: Adaptive Nesterov Momentum
+    Algorithm for Faster Optimizing Deep Models", 2022 (TPAMI 2024),
+    https://arxiv.org/abs/2208.06677 (Algorithm 1).
+
+    Example:
+        >>> import torch
+        >>> from trainlab.optim import Adan
+        >>> model = torch.nn.Linear(3, 1)
+        >>> opt = Adan(model.parameters(), lr=1e-2, weight_decay=0.02)
+        >>> for _ in range(3):
+        ...     opt.zero_grad()
+        ...     model(torch.ones(4, 3)).square().mean().backward()
+        ...     opt.step()
+        >>> opt.state[model.weight]["step"]
+        3
+    """
+
     def __init__(
         self,
-        params: Iterable[Tensor] | Iterable[dict],
-        lr: float = 1e-3,
+        params: Params,
+        lr: float | Tensor = 1e-3,
         betas: tuple[float, float, float] = (0.98, 0.92, 0.99),
         eps: float = 1e-8,
         weight_decay: float = 0.0,
         proximal: bool = True,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+        capturable: bool = False,
+        fused: bool | None = None,
     ) -> None:
-        check_lr(lr)
-        if len(betas) != 3 or not all(0.0 <= b < 1.0 for b in betas):
-            raise ValueError(f"invalid betas {betas} (three values in [0, 1))")
-        check_eps_and_weight_decay(eps, weight_decay)
+        check_betas("Adan", betas, count=3)
+        check_nonnegative("Adan", eps=eps, weight_decay=weight_decay)
         defaults = dict(
             lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, proximal=proximal
         )
-        super().__init__(params, defaults)
+        super().__init__(
+            params,
+            defaults,
+            foreach=foreach,
+            maximize=maximize,
+            differentiable=differentiable,
+            capturable=capturable,
+            fused=fused,
+        )
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
+        """One update of every parameter with a gradient; returns ``closure()`` if given."""
         loss = evaluate_closure(closure)
         for group in self.param_groups:
-            params, grads, ms, vs, ns, prevs, steps = group_tensors(
+            tensors = group_tensors(
                 self,
                 group,
-                "Adan",
                 ("exp_avg", "exp_avg_diff", "exp_avg_sq", "prev_grad"),
                 init={"prev_grad": copy_of_grad},  # g_0 := g_1: the first difference is zero
                 step=True,
             )
-            if params:
-                _foreach_adan(params, grads, ms, vs, ns, prevs, steps, group)
+            if tensors[0]:
+                run_update(group, _foreach_adan, _single_adan, *tensors)
         return loss
 
 
+def _single_adan(params, grads, ms, vs, ns, prevs, steps, group) -> None:
+    lr, (b1, b2, b3), eps, wd = lr_of(group), group["betas"], group["eps"], group["weight_decay"]
+    for p, g, m, v, n, prev, k in zip(params, grads, ms, vs, ns, prevs, steps, strict=True):
+        diff = g - prev
+        m.lerp_(g, 1 - b1)
+        v.lerp_(diff, 1 - b2)
+        look = diff.mul_(b2).add_(g)  # g_k + b2 * d_k
+        n.mul_(b3).addcmul_(look, look, value=1 - b3)
+        denom = (n.sqrt() / math.sqrt(1 - b3**k)).add_(eps)
+        if wd != 0 and not group["proximal"]:
+            p.mul_(1 - lr * wd)
+        p.addcdiv_(m, denom, value=-lr / (1 - b1**k))
+        p.addcdiv_(v, denom, value=-lr * b2 / (1 - b2**k))
+        if wd != 0 and group["proximal"]:
+            p.div_(1 + lr * wd)
+        prev.copy_(g)
+
+
 def _foreach_adan(params, grads, ms, vs, ns, prevs, steps, group) -> None:
-    lr, (b1, b2, b3), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+    lr, (b1, b2, b3), eps, wd = lr_of(group), group["betas"], group["eps"], group["weight_decay"]
     # prevs becomes a scratch buffer: first -d = g_prev - g, then g + b2 * d, then g again
     torch._foreach_sub_(prevs, grads)  # -d_k
     torch._foreach_lerp_(ms, grads, 1 - b1)
