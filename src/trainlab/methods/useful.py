@@ -76,8 +76,10 @@ def slow_learnable_mask(
             continue
         km = KMeans(n_clusters=num_clusters, n_init=10, random_state=seed).fit(feats[rows])
         assign = km.labels_
-        means = [loss[rows[assign == c]].mean() if np.any(assign == c) else -np.inf
-                 for c in range(num_clusters)]
+        means = [
+            loss[rows[assign == c]].mean() if np.any(assign == c) else -np.inf
+            for c in range(num_clusters)
+        ]
         slow = int(np.argmax(means))
         mask[rows[assign == slow]] = True
     return torch.from_numpy(mask)
