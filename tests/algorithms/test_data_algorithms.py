@@ -11,6 +11,7 @@ from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from trainlab.bench.runner import run_trial
+from trainlab.methods.one_pass import RepeatedExampleError
 from trainlab.registry import get_algorithm, get_workload
 from trainlab.spec import Batch, Target, TrainlabError
 from trainlab.workloads.base import ClassificationWorkload, Splits, seeded_model
@@ -110,6 +111,13 @@ def test_all_registered_on_nadamw_cosine_with_their_extra_hyperparameters():
     assert "label_smoothing" not in get_algorithm("pskd").search_space.names
 
 
+def test_each_method_algorithm_lives_in_its_own_module():
+    modules = {"data_diet_el2n": "data_diet", "data_diet_grand": "data_diet"}
+    for name in ALGORITHMS[:8]:
+        module = type(get_algorithm(name)).__module__
+        assert module == f"trainlab.algorithms.{modules.get(name, name)}", (name, module)
+
+
 # --------------------------------------------------------------------------------------------
 # what each method selects, on planted mislabeled examples
 
@@ -119,13 +127,13 @@ def test_data_diet_ranks_mislabeled_first_and_offset_drops_them(name):
     w = Blobs()
     hp = {"diet_runs": 2, "diet_score_fraction": 0.25, "diet_keep_fraction": FLIPPED / N_TRAIN}
     _, state = _init(name, w, hp)
-    assert len(state.extra["keep"]) == FLIPPED
-    assert _flipped_count(state.extra["keep"]) >= 0.8 * FLIPPED
+    assert len(state.keep) == FLIPPED
+    assert _flipped_count(state.keep) >= 0.8 * FLIPPED
     hp.update(diet_keep_fraction=0.5, diet_offset_fraction=FLIPPED / N_TRAIN)
     algo, state = _init(name, w, hp)
-    assert _flipped_count(state.extra["keep"]) <= 0.2 * FLIPPED
+    assert _flipped_count(state.keep) <= 0.2 * FLIPPED
     batch = next(algo.select_data(state, w.batches(32, 0)))
-    assert set(batch.indices.tolist()) <= set(state.extra["keep"].tolist())
+    assert set(batch.indices.tolist()) <= set(state.keep.tolist())
 
 
 def test_hard_samples_trains_on_the_hardest_batch_of_each_pool():
@@ -149,24 +157,28 @@ def test_cyclical_curriculum_starts_easy_and_cycles_to_full_data():
     hp = {"ccl_start_fraction": 0.25, "ccl_multiplier": 0.5, "ccl_score_fraction": 0.25,
           "batch_size": 32}  # fmt: skip
     algo, state = _init("cyclical_curriculum", w, hp)
-    difficulty = state.extra["difficulty"]
+    difficulty = state.difficulty
     assert difficulty[:FLIPPED].mean() > 3 * difficulty[FLIPPED:].mean()
     stream = algo.select_data(state, w.batches(32, 0))
     first_epoch = [next(stream) for _ in range(150 // 32)]
     seen = torch.cat([b.indices for b in first_epoch])
     assert _flipped_count(seen) <= 2
+    ccl = state.curriculum
+    assert [ccl.fraction(e) * N_TRAIN for e in range(4)] == [150, 300, 600, 300]
+    batches_per_epoch = [len(first_epoch), 0, 0, 0, 0]
     for _ in range(40):
         next(stream)
-    assert state.extra["epoch_sizes"][:4] == [150, 300, 600, 300]
+        batches_per_epoch[ccl.epoch] += 1
+    assert batches_per_epoch == [150 // 32, 300 // 32, 600 // 32, 300 // 32, 4]
 
 
 def test_useful_upsamples_the_late_learned_cluster():
     w = Blobs()
     algo, state = _init("useful", w, {"useful_early_fraction": 0.25, "useful_upsample": 2})
-    slow = state.extra["slow"]
+    slow = state.slow
     assert int(slow[:FLIPPED].sum()) >= 0.9 * FLIPPED
     assert int(slow.sum()) < N_TRAIN / 2
-    counts = torch.bincount(state.extra["indices"], minlength=N_TRAIN)
+    counts = torch.bincount(state.indices, minlength=N_TRAIN)
     assert torch.equal(counts, 1 + slow.long())
     # training restarts from the initial weights: the trained model is still at its init
     fresh = w.init_model(0)
@@ -193,13 +205,37 @@ def test_pskd_first_step_is_plain_cross_entropy_then_uses_past_predictions():
     with torch.no_grad():
         plain = F.cross_entropy(state.model(batch.inputs), batch.targets)
     torch.testing.assert_close(algo.update(state, batch, 0), plain)
-    pskd = state.extra["pskd"]
+    pskd = state.pskd
     assert pskd.seen[:64].all() and not pskd.seen[64:].any()
-    step = state.extra["total_steps"] // 2
+    step = state.total_steps // 2
     soft = pskd.targets(batch.indices, batch.targets, 0.4, 2)
     onehot = F.one_hot(batch.targets, 2).float()
     torch.testing.assert_close(soft, 0.6 * onehot + 0.4 * pskd.probs[:64])
     assert torch.isfinite(algo.update(state, batch, step))
+
+
+def test_one_pass_fails_when_the_generator_repeats_an_example():
+    w = Blobs()
+    w.fresh_batches = lambda batch_size, seed: iter([w.get_examples(torch.arange(4))] * 2)
+    algo, state = _init("one_pass", w)
+    stream = algo.select_data(state, w.batches(4, 0))
+    next(stream)
+    with pytest.raises(RepeatedExampleError):
+        next(stream)
+
+
+def test_pskd_reaches_alpha_T_at_the_last_update():
+    w = Blobs()
+    algo, state = _init("pskd", w, {"pskd_alpha_T": 0.5, "horizon": 0.25})  # 50 updates
+    batch = w.get_examples(torch.arange(8))
+    algo.update(state, batch, 0)  # records predictions for examples 0..7
+    for _ in range(48):
+        state.scheduler.step()
+    seen = []
+    original = state.pskd.targets
+    state.pskd.targets = lambda *args: seen.append(args[2]) or original(*args)
+    algo.update(state, batch, 49)
+    assert seen == [pytest.approx(0.5)]
 
 
 def test_pskd_and_ensemble_kd_refuse_regression():
@@ -213,12 +249,12 @@ def test_pskd_and_ensemble_kd_refuse_regression():
 def test_ensemble_kd_targets_are_mean_teacher_softmax_and_labels_unused():
     w = Blobs()
     algo, state = _init("ensemble_kd", w, {"kd_teachers": 2, "kd_teacher_fraction": 0.25})
-    teachers = state.extra["teachers"]
+    teachers = state.teachers
     assert len(teachers) == 2
     x = w.splits.x_train[:10]
     with torch.no_grad():
         expected = (teachers[0](x).softmax(-1) + teachers[1](x).softmax(-1)) / 2
-    torch.testing.assert_close(state.extra["cache"](torch.arange(10)), expected)
+    torch.testing.assert_close(state.cache(torch.arange(10)), expected)
     batch = w.get_examples(torch.arange(64))
     relabelled = Batch(batch.inputs, 1 - batch.targets, batch.indices)
     torch.testing.assert_close(

@@ -8,9 +8,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainlab.methods.data_diet import (
+    VmapUnsupportedError,
     average_over_runs,
     el2n_scores,
     grand_scores,
+    score_examples,
     select_by_score,
 )
 
@@ -70,7 +72,7 @@ class _GRUNet(nn.Module):
 
 
 def test_grand_for_a_gru_matches_loop_over_examples():
-    # nn.GRU has no vmap batching rule: the expanded-weights path must give the same norms
+    # nn.GRU has no vmap batching rule: the per-example loop must give the same norms
     torch.manual_seed(0)
     model = _GRUNet()
     x, y = torch.randn(7, 5), torch.randn(7, 2)
@@ -142,3 +144,28 @@ def test_mislabeled_examples_score_highest_and_offset_drops_them(score):
     assert len(top & set(range(20))) >= 18  # the planted mislabeled examples
     kept = set(select_by_score(scores, 0.5, offset_fraction=20 / 400).tolist())
     assert len(kept & set(range(20))) <= 2
+
+
+def test_grand_loop_matches_vmap_and_unbatchable_model_fails_clearly():
+    model, x, y = _tiny_model(), torch.randn(6, 5), torch.randint(3, (6,))
+    torch.testing.assert_close(
+        grand_scores(model, _ce, x, y, method="loop"), grand_scores(model, _ce, x, y, chunk_size=4)
+    )
+    gru = _GRUNet()
+    with pytest.raises(VmapUnsupportedError, match="method='loop'"):
+        grand_scores(gru, lambda m, xb, yb: (m(xb) - yb).pow(2).mean(1), x, torch.randn(6, 2),
+                     method="vmap")  # fmt: skip
+
+
+def test_score_examples_in_index_order_in_eval_mode():
+    model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.9))
+    data = torch.randn(7, 2)
+    modes = []
+
+    def score(rows):
+        modes.append(model.training)
+        return model(data[rows]).sum(1)
+
+    got = score_examples(model, 7, lambda idx: idx, score, chunk_size=3)
+    torch.testing.assert_close(got, model[0](data).sum(1).detach())
+    assert modes == [False, False, False] and model.training

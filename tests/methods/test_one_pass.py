@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
+import torch
 
 from trainlab.methods.one_pass import (
     RepeatedExampleError,
@@ -42,3 +44,25 @@ def test_one_pass_refuses_repeats_but_not_fresh_examples():
     assert list(one_pass(batches, key=lambda b: b)) == batches
     with pytest.raises(RepeatedExampleError):
         list(one_pass([[0, 1], [1, 2]], key=lambda b: b))
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        torch.tensor,
+        np.array,
+        lambda ids: [torch.tensor(i) for i in ids],
+        lambda ids: [np.int64(i) for i in ids],
+    ],  # fmt: skip
+    ids=["tensor", "ndarray", "tensor scalars", "numpy scalars"],
+)
+def test_repeats_are_caught_by_value_for_tensors_and_arrays(wrap):
+    with pytest.raises(RepeatedExampleError):
+        list(one_pass([wrap([0, 1]), wrap([2, 1])], key=lambda b: b))
+    fresh = [wrap([-1, -1]), wrap([-1, 3]), wrap([4, -1])]  # -1: freshly generated, never a repeat
+    assert len(list(one_pass(fresh, key=lambda b: b))) == 3
+
+
+def test_repeats_are_caught_in_multidimensional_ids():
+    with pytest.raises(RepeatedExampleError):
+        list(one_pass([torch.tensor([[0, 1], [2, 0]])], key=lambda b: b))

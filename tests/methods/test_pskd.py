@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trainlab.methods.pskd import PSKD, pskd_alpha, pskd_targets, soft_cross_entropy
+from trainlab.methods.pskd import PSKD, pskd_alpha, pskd_targets
+from trainlab.nn_utils import soft_cross_entropy
 
 
 def test_alpha_grows_linearly_to_alpha_T():
@@ -64,3 +65,19 @@ def test_soft_cross_entropy_matches_torch():
     torch.testing.assert_close(
         soft_cross_entropy(logits, probs), F.cross_entropy(logits, probs, reduction="none")
     )
+
+
+def test_targets_and_record_read_nothing_back_and_skip_fresh_examples(monkeypatch):
+    pskd = PSKD(num_examples=2)
+    pskd.record(torch.tensor([-1, -1]), torch.tensor([[9.0, 0.0], [9.0, 0.0]]))
+    assert pskd.seen.tolist() == [False, False] and len(pskd.probs) == 2
+
+    def no_sync(*args, **kwargs):
+        raise AssertionError("host read")
+
+    monkeypatch.setattr(torch.Tensor, "item", no_sync)
+    monkeypatch.setattr(torch.Tensor, "__bool__", no_sync)
+    pskd.record(torch.tensor([1, -1]), torch.tensor([[0.0, 0.0], [9.0, 0.0]]))
+    t = pskd.targets(torch.tensor([-1, 1, 0]), torch.tensor([1, 1, 1]), 0.5, 2)
+    monkeypatch.undo()
+    torch.testing.assert_close(t, torch.tensor([[0.0, 1.0], [0.25, 0.75], [0.0, 1.0]]))

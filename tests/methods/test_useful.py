@@ -23,8 +23,12 @@ def _planted(seed=0):
         losses.append(torch.nn.functional.cross_entropy(block, labels[-1], reduction="none"))
         slow.append(torch.arange(50) >= 30)
     perm = torch.randperm(150, generator=g)
-    return (torch.cat(outputs)[perm], torch.cat(losses)[perm], torch.cat(labels)[perm],
-            torch.cat(slow)[perm])
+    return (
+        torch.cat(outputs)[perm],
+        torch.cat(losses)[perm],
+        torch.cat(labels)[perm],
+        torch.cat(slow)[perm],
+    )
 
 
 def test_high_loss_cluster_of_each_class_is_marked():

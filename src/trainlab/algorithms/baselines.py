@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from trainlab.algorithms.recipe import SCHEDULES, OptimizerPart, Recipe, add_optimizer
+from trainlab.algorithms.recipe import SCHEDULES, OptimizerPart, Recipe, adam_betas, add_optimizer
 from trainlab.optim import SGDW, NAdamW
 from trainlab.registry import register_algorithm
 from trainlab.spec import Param, SearchSpace
@@ -37,7 +37,7 @@ SGD_SPACE = SearchSpace(
 def _adam_kwargs(hp: dict) -> dict:
     return dict(
         lr=hp["learning_rate"],
-        betas=(hp["beta1"], 1.0 - hp["one_minus_beta2"]),
+        betas=adam_betas(hp),
         weight_decay=hp["weight_decay"],
     )
 
@@ -77,7 +77,8 @@ HEAVYBALL = add_optimizer(
     OptimizerPart("heavyball", SGD_SPACE, _sgd(False), "SGD with heavy-ball momentum (SGDW)")
 )
 
-BASELINES = ("adamw", "nadamw", "nesterov", "heavyball")
+#: the four baseline names, in the order reports list them (the one definition of the list)
+BASELINES: tuple[str, ...] = tuple(p.name for p in (ADAMW, NADAMW, NESTEROV, HEAVYBALL))
 
 for _part in (ADAMW, NADAMW, NESTEROV, HEAVYBALL):
     register_algorithm(

@@ -28,6 +28,7 @@ from trainlab.algorithms.recipe import (
     OptimizerPart,
     Recipe,
     SchedulePart,
+    adam_betas,
     add_optimizer,
 )
 from trainlab.optim import LAMB, Adan, DAdaptAdam, DoG, Lion, Prodigy
@@ -109,7 +110,7 @@ def _lion(groups: list[dict], hp: dict[str, Any]) -> Lion:
     return Lion(
         groups,
         lr=hp["learning_rate"],
-        betas=(hp["beta1"], 1.0 - hp["one_minus_beta2"]),
+        betas=adam_betas(hp),
         weight_decay=hp["weight_decay"],
     )
 
@@ -123,7 +124,7 @@ def _lamb(groups: list[dict], hp: dict[str, Any]) -> LAMB:
     return LAMB(
         groups,
         lr=hp["learning_rate"],
-        betas=(hp["beta1"], 1.0 - hp["one_minus_beta2"]),
+        betas=adam_betas(hp),
         weight_decay=hp["weight_decay"],
     )
 
@@ -138,7 +139,7 @@ def _prodigy(groups: list[dict], hp: dict[str, Any]) -> Prodigy:
     return Prodigy(
         groups,
         lr=hp["learning_rate"],
-        betas=(hp["beta1"], 1.0 - hp["one_minus_beta2"]),
+        betas=adam_betas(hp),
         d_coef=hp["d_coef"],
         weight_decay=hp["weight_decay"],
         safeguard_warmup=bool(hp["safeguard_warmup"]),
@@ -149,7 +150,7 @@ def _dadapt_adam(groups: list[dict], hp: dict[str, Any]) -> DAdaptAdam:
     return DAdaptAdam(
         groups,
         lr=hp["learning_rate"],
-        betas=(hp["beta1"], 1.0 - hp["one_minus_beta2"]),
+        betas=adam_betas(hp),
         d_coef=hp["d_coef"],
         weight_decay=hp["weight_decay"],
     )

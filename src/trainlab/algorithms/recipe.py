@@ -90,12 +90,21 @@ def param_groups(model: nn.Module) -> list[dict]:
     return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def adam_betas(hp: dict[str, Any]) -> tuple[float, float]:
+    """``(beta1, beta2)`` from the Adam-family hyperparameters ``beta1`` and ``one_minus_beta2``
+    (searched as ``1 - beta2`` on a log scale, where its scale matters)."""
+    return hp["beta1"], 1.0 - hp["one_minus_beta2"]
+
+
 class Recipe(Algorithm):
     """Optimizer part + schedule part + the common training step.
 
     ``defaults`` overrides the parts' defaults (a named recipe may ship better ones);
     ``fixed`` pins hyperparameters and removes them from the search space.
     """
+
+    #: the dataclass :meth:`make_state` builds; methods with state of their own extend it
+    state_type: type[TrainState] = TrainState
 
     def __init__(
         self,
@@ -148,13 +157,27 @@ class Recipe(Algorithm):
         factor = self.schedule_part.factor
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: factor(step, total, hp))
 
+    def make_state(
+        self, workload: Workload, model: nn.Module, hp: dict[str, Any], seed: int, /, **fields: Any
+    ) -> TrainState:
+        """The state ``init`` returns, built as ``self.state_type(workload=, model=, hp=,
+        **fields)``; ``init`` passes ``optimizer`` and ``scheduler`` in ``fields``.
+
+        A method with state of its own sets ``state_type`` to a dataclass extending
+        :class:`TrainState`, computes its fields here (on the timed clock, like all of ``init``)
+        and passes them on: ``return super().make_state(workload, model, hp, seed, keep=keep,
+        **fields)``. The leading arguments are positional-only, so a state may have a ``seed``
+        field.
+        """
+        return self.state_type(workload=workload, model=model, hp=hp, **fields)
+
     def init(
         self, workload: Workload, model: nn.Module, hp: dict[str, Any], seed: int
     ) -> TrainState:
         hp = {**self.fixed, **hp}
         optimizer = self.build_optimizer(workload, model, hp)
         scheduler = self.build_scheduler(workload, optimizer, hp)
-        return TrainState(workload, model, hp, optimizer, scheduler)
+        return self.make_state(workload, model, hp, seed, optimizer=optimizer, scheduler=scheduler)
 
     def training_loss(self, state: TrainState, batch: Batch) -> Tensor:
         """Mean per-example loss; label smoothing only where the loss is cross-entropy."""

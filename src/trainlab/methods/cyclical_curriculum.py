@@ -16,16 +16,26 @@ Choices where the paper is open: ``mode="easiest"`` replaces the weighted draw b
 deterministic ``n_e * N`` lowest-difficulty examples; a subset is reshuffled every epoch; a
 difficulty of zero is clamped to ``1e-8`` before inverting.
 
-A plain PyTorch loop::
+A plain PyTorch loop (difficulty from a scoring model, then easy-first epochs of cycling size):
 
-    with torch.no_grad():                                  # scores from a scoring model
-        difficulty = F.cross_entropy(scorer(X), Y, reduction="none")
-    ccl = CyclicalCurriculum(difficulty, start_fraction=0.25, multiplier=0.5)
-    gen = torch.Generator().manual_seed(0)
-    for epoch in range(20):
-        for rows in ccl.epoch_indices(epoch, gen).split(128):
-            loss = F.cross_entropy(model(X[rows]), Y[rows])
-            opt.zero_grad(); loss.backward(); opt.step()
+>>> import torch, torch.nn.functional as F
+>>> from torch import nn
+>>> g = torch.Generator().manual_seed(0)
+>>> X, Y = torch.randn(256, 4, generator=g), torch.randint(2, (256,), generator=g)
+>>> scorer, model = nn.Linear(4, 2), nn.Linear(4, 2)
+>>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+>>> with torch.no_grad():
+...     difficulty = F.cross_entropy(scorer(X), Y, reduction="none")
+>>> ccl = CyclicalCurriculum(difficulty, start_fraction=0.25, multiplier=0.5)
+>>> for epoch in range(4):
+...     for rows in ccl.epoch_indices(epoch, g).split(32):
+...         loss = F.cross_entropy(model(X[rows]), Y[rows])
+...         opt.zero_grad(); loss.backward(); opt.step()
+>>> [ccl.fraction(e) for e in range(4)]
+[0.25, 0.5, 1.0, 0.5]
+
+Or as an endless stream of index batches, for a loop counted in steps:
+``for rows in itertools.islice(ccl.batch_indices(32, g), 1000): ...``.
 """
 
 from __future__ import annotations
@@ -111,8 +121,11 @@ class CyclicalCurriculum:
         self.mode = mode
         self._fractions: list[float] = []
         self._cycle = iter_cycle_fractions(start_fraction, multiplier, end_fraction)
+        #: the epoch :meth:`batch_indices` is drawing (0 before it starts)
+        self.epoch = 0
 
     def fraction(self, epoch: int) -> float:
+        """The data fraction of ``epoch``."""
         while len(self._fractions) <= epoch:
             self._fractions.append(next(self._cycle))
         return self._fractions[epoch]
@@ -121,3 +134,18 @@ class CyclicalCurriculum:
         """The (shuffled) example indices to train on in ``epoch``."""
         subset = curriculum_subset(self.difficulty, self.fraction(epoch), generator, self.mode)
         return subset[torch.randperm(len(subset), generator=generator)]
+
+    def batch_indices(
+        self, batch_size: int, generator: torch.Generator | None = None
+    ) -> Iterator[Tensor]:
+        """Endless index batches of ``batch_size``, epoch after epoch (:attr:`epoch` tells which
+        one is being drawn). Each epoch's last partial batch is dropped; an epoch smaller than
+        one batch gives one batch drawn from it with repeats."""
+        self.epoch = 0
+        while True:
+            order = self.epoch_indices(self.epoch, generator)
+            if len(order) < batch_size:
+                yield order[torch.randint(len(order), (batch_size,), generator=generator)]
+            for start in range(0, len(order) - batch_size + 1, batch_size):
+                yield order[start : start + batch_size]
+            self.epoch += 1

@@ -24,38 +24,51 @@ Choices where the paper is open:
 * Sequence outputs ``[B, L, C]`` with labels ``[B, L]``: EL2N is the mean over positions of the
   per-position error norm. Regression outputs (float targets shaped like the outputs): EL2N is
   the L2 norm of the prediction error, the direct analogue.
-* GraNd is the norm over *all* trainable parameters, of the unsmoothed per-example loss; it is
-  computed with ``torch.func.vmap`` over ``torch.func.grad`` (one vectorised pass per chunk of
-  examples, no Python loop over examples). Models with an operator that has no vmap batching
-  rule (``nn.GRU``/``nn.LSTM``'s fused kernels) fall back to PyTorch's expanded-weights
-  per-sample gradients (``torch.nn.utils._per_sample_grad``), also one pass per chunk.
+* GraNd is the norm over *all* trainable parameters, of the unsmoothed per-example loss. It is
+  computed with ``torch.func``: ``vmap`` over ``grad`` of a ``functional_call``, one vectorised
+  pass per chunk of examples. Modules whose kernels ``vmap`` cannot batch (the recurrent
+  ``nn.RNN``/``nn.GRU``/``nn.LSTM``) are differentiated one example at a time with
+  ``torch.func.grad`` instead (``method="auto"``; exact, slower); any other model that
+  ``vmap`` cannot batch raises :class:`VmapUnsupportedError` naming the way out
+  (``method="loop"``). Out-of-memory errors are never caught.
 
-A plain PyTorch loop::
+A plain PyTorch loop (four short runs from independent initialisations, then pruning):
 
-    X, Y = train_inputs, train_labels
-    scores = torch.zeros(len(X))
-    for run in range(4):                              # independent initialisations
-        torch.manual_seed(run); net = make_model(); opt = torch.optim.SGD(net.parameters(), 0.1)
-        for x, y in itertools.islice(forever(loader), 200):     # a short early-training run
-            opt.zero_grad(); F.cross_entropy(net(x), y).backward(); opt.step()
-        net.eval()
-        with torch.no_grad():
-            scores += el2n_scores(net(X), Y) / 4
-        # or: scores += grand_scores(net, lambda m, x, y: F.cross_entropy(m(x), y,
-        #                                                   reduction="none"), X, Y) / 4
-    keep = select_by_score(scores, keep_fraction=0.6, offset_fraction=0.0)
-    loader = DataLoader(TensorDataset(X[keep], Y[keep]), batch_size=128, shuffle=True)
+>>> import torch, torch.nn.functional as F
+>>> from torch import nn
+>>> g = torch.Generator().manual_seed(0)
+>>> X, Y = torch.randn(200, 5, generator=g), torch.randint(3, (200,), generator=g)
+>>> scores = torch.zeros(len(X))
+>>> for run in range(4):
+...     _ = torch.manual_seed(run)
+...     net = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 3))
+...     opt = torch.optim.SGD(net.parameters(), lr=0.1)
+...     for step in range(20):                         # a short early-training run
+...         rows = torch.randint(len(X), (32,), generator=g)
+...         opt.zero_grad(); F.cross_entropy(net(X[rows]), Y[rows]).backward(); opt.step()
+...     with torch.no_grad():
+...         scores += el2n_scores(net.eval()(X), Y) / 4
+>>> # or GraNd: grand_scores(net, lambda m, x, y: F.cross_entropy(m(x), y, reduction="none"), X, Y)
+>>> keep = select_by_score(scores, keep_fraction=0.6, offset_fraction=0.0)
+>>> len(keep)
+120
+>>> loader = torch.utils.data.DataLoader(
+...     torch.utils.data.TensorDataset(X[keep], Y[keep]), batch_size=32, shuffle=True)
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
+
+from trainlab.nn_utils import evaluating
+
+B = TypeVar("B")
 
 #: ``loss_fn(model, inputs, targets) -> per-example losses [b]``
 PerExampleLoss = Callable[[nn.Module, Tensor, Tensor], Tensor]
@@ -86,6 +99,14 @@ def el2n_scores(outputs: Tensor, targets: Tensor) -> Tensor:
     return norms.flatten(1).mean(1) if norms.ndim > 1 else norms
 
 
+class VmapUnsupportedError(RuntimeError):
+    """``torch.func.vmap`` cannot batch the model's per-example gradients."""
+
+
+#: modules ``vmap`` cannot batch (fused recurrent kernels): differentiated one example at a time
+LOOP_MODULES: tuple[type[nn.Module], ...] = (nn.RNNBase,)
+
+
 class _LossModule(nn.Module):
     """``forward(x, y) = loss_fn(model, x, y)``, so ``functional_call`` can swap the weights."""
 
@@ -98,76 +119,86 @@ class _LossModule(nn.Module):
         return self.loss_fn(self.model, x, y)
 
 
+def grand_chunk_size(model: nn.Module, max_floats: int = 50_000_000, cap: int = 512) -> int:
+    """Examples per vectorised pass so that their gradients take about ``max_floats`` numbers
+    (200 MB in float32), at most ``cap``."""
+    n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return int(min(cap, max(1, max_floats // max(n_params, 1))))
+
+
 def grand_scores(
     model: nn.Module,
     loss_fn: PerExampleLoss,
     inputs: Tensor,
     targets: Tensor,
-    chunk_size: int = 256,
+    chunk_size: int | None = None,
+    method: str = "auto",
 ) -> Tensor:
     """GraNd per example: the L2 norm of the gradient of its loss w.r.t. all trainable
     parameters, for the model's current weights (in whatever train/eval mode it is in).
 
-    ``loss_fn(model, x, y)`` returns per-example losses; it is called on batches of one example
-    inside ``vmap``. Examples are processed ``chunk_size`` at a time to bound memory.
+    ``loss_fn(model, x, y)`` returns per-example losses; it is called on batches of one example.
+    ``method``: ``"vmap"`` (vectorised, ``chunk_size`` examples per pass; default from
+    :func:`grand_chunk_size`), ``"loop"`` (one ``torch.func.grad`` per example) or ``"auto"``
+    (``"loop"`` when the model holds one of :data:`LOOP_MODULES`, else ``"vmap"``).
     """
+    if method == "auto":
+        method = "loop" if any(isinstance(m, LOOP_MODULES) for m in model.modules()) else "vmap"
+    if method not in ("vmap", "loop"):
+        raise ValueError(f"unknown method {method!r}; use 'auto', 'vmap' or 'loop'")
     wrapper = _LossModule(model, loss_fn)
-    names = [n for n, p in wrapper.named_parameters() if p.requires_grad]
     params = {n: p.detach() for n, p in wrapper.named_parameters() if p.requires_grad}
-    frozen = {n: p.detach() for n, p in wrapper.named_parameters() if not p.requires_grad}
-    buffers = {n: b.detach() for n, b in wrapper.named_buffers()}
+    fixed = {n: p.detach() for n, p in wrapper.named_parameters() if not p.requires_grad}
+    fixed.update((n, b.detach()) for n, b in wrapper.named_buffers())
 
     def one_loss(p: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
-        state = {**p, **frozen, **buffers}
-        return functional_call(wrapper, state, (x.unsqueeze(0), y.unsqueeze(0))).sum()
+        return functional_call(wrapper, {**p, **fixed}, (x.unsqueeze(0), y.unsqueeze(0))).sum()
 
-    per_example_grads = vmap(grad(one_loss), in_dims=(None, 0, 0), randomness="different")
+    def norms(grads: dict[str, Tensor]) -> Tensor:
+        return sum(g.flatten(1).pow(2).sum(1) for g in grads.values()).sqrt()
 
-    def by_vmap(x: Tensor, y: Tensor) -> Tensor:
-        grads = per_example_grads(params, x, y)
-        return sum(grads[n].flatten(1).pow(2).sum(1) for n in names).sqrt()
-
-    method = by_vmap
+    if method == "loop":
+        one_grad = grad(one_loss)
+        scores = [
+            norms({n: g.unsqueeze(0) for n, g in one_grad(params, x, y).items()})
+            for x, y in zip(inputs, targets, strict=True)
+        ]
+        return torch.cat(scores) if scores else torch.zeros(0)
+    per_example = vmap(grad(one_loss), in_dims=(None, 0, 0), randomness="different")
+    step = chunk_size or grand_chunk_size(model)
     scores = []
-    for start in range(0, len(inputs), chunk_size):
-        x, y = inputs[start : start + chunk_size], targets[start : start + chunk_size]
+    for start in range(0, len(inputs), step):
+        x, y = inputs[start : start + step], targets[start : start + step]
         try:
-            scores.append(method(x, y).detach())
-        except RuntimeError:
-            if method is not by_vmap:
+            scores.append(norms(per_example(params, x, y)).detach())
+        except torch.OutOfMemoryError:
+            raise
+        except RuntimeError as e:
+            if scores:  # a later chunk: not a batching problem
                 raise
-            method = functools.partial(_grand_expanded_weights, model, loss_fn)
-            scores.append(method(x, y))
-    if not scores:
-        return torch.zeros(0)
-    return torch.cat(scores)
+            raise VmapUnsupportedError(
+                f"GraNd: torch.func.vmap cannot batch this model ({e}); use method='loop'"
+            ) from e
+    return torch.cat(scores) if scores else torch.zeros(0)
 
 
-def _grand_expanded_weights(
-    model: nn.Module, loss_fn: PerExampleLoss, x: Tensor, y: Tensor
+def score_examples(
+    model: nn.Module,
+    num_examples: int,
+    examples: Callable[[Tensor], B],
+    score: Callable[[B], Tensor],
+    chunk_size: int = 1024,
 ) -> Tensor:
-    """Per-example gradient norms through expanded weights (for modules vmap cannot batch)."""
-    from torch.nn.utils._per_sample_grad import call_for_per_sample_grads
-
-    params = [p for p in model.parameters() if p.requires_grad]
-    saved = [p.grad for p in params]
-    for p in params:
-        p.grad = None
-    try:
-        wrapped = call_for_per_sample_grads(model, batch_size=len(x), loss_reduction="sum")
-        with torch.enable_grad():
-            loss_fn(wrapped, x, y).sum().backward()
-        squared = torch.zeros(len(x), device=x.device)
-        for p in params:
-            sample = getattr(p, "grad_sample", None)
-            if sample is not None:
-                squared = squared + sample.detach().flatten(1).pow(2).sum(1).to(squared)
-    finally:
-        for p, g in zip(params, saved, strict=True):
-            p.grad = g
-            if hasattr(p, "grad_sample"):
-                del p.grad_sample
-    return squared.sqrt()
+    """``score(examples(indices))`` for all ``num_examples`` examples in index order,
+    ``chunk_size`` at a time, with ``model`` in eval mode (restored afterwards); the scores are
+    detached, float32 and on the CPU. ``examples(indices)`` fetches a batch (e.g. rows of
+    in-memory tensors); ``score`` runs the model on it."""
+    parts = []
+    with evaluating(model):
+        for start in range(0, num_examples, chunk_size):
+            idx = torch.arange(start, min(start + chunk_size, num_examples))
+            parts.append(score(examples(idx)).detach().float().cpu())
+    return torch.cat(parts) if parts else torch.zeros(0)
 
 
 def average_over_runs(score_run: Callable[[int], Tensor], num_runs: int) -> Tensor:

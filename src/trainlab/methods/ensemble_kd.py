@@ -16,50 +16,60 @@ Choices where the paper is open or that we simplify:
 * Temperature 1 (as in MEAL V2); teachers in eval mode; targets may be cached per training
   example (:class:`TeacherTargets`) because the teachers are frozen.
 
-A plain PyTorch loop::
+A plain PyTorch loop (teachers trained first; the student never sees a label):
 
-    teachers = [train(make_model(seed=s)) for s in (1, 2, 3)]       # trained first
-    for x, _ in loader:                                             # labels unused
-        target = ensemble_soft_targets(teachers, x)
-        loss = distillation_loss(student(x), target).mean()
-        opt.zero_grad(); loss.backward(); opt.step()
+>>> import torch, torch.nn.functional as F
+>>> from torch import nn
+>>> from trainlab.nn_utils import soft_cross_entropy
+>>> g = torch.Generator().manual_seed(0)
+>>> X = torch.randn(128, 4, generator=g)
+>>> Y = (X[:, 0] > 0).long()
+>>> def trained(seed):
+...     net = nn.Linear(4, 2)
+...     opt = torch.optim.SGD(net.parameters(), lr=0.5)
+...     for _ in range(50):
+...         opt.zero_grad(); F.cross_entropy(net(X), Y).backward(); opt.step()
+...     return net
+>>> teachers = [trained(s) for s in (1, 2)]
+>>> student = nn.Linear(4, 2)
+>>> opt = torch.optim.SGD(student.parameters(), lr=0.5)
+>>> for x in X.split(32):                                       # inputs only
+...     target = ensemble_soft_targets(teachers, x)
+...     loss = soft_cross_entropy(student(x), target).mean()   # KL(target || student) + const
+...     opt.zero_grad(); loss.backward(); opt.step()
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from trainlab.nn_utils import evaluating
+
+X = TypeVar("X")
 
 
 @torch.no_grad()
 def ensemble_soft_targets(
     teachers: Sequence[nn.Module],
-    inputs: Tensor,
-    forward: Callable[[nn.Module, Tensor], Tensor] | None = None,
+    inputs: X,
+    forward: Callable[[nn.Module, X], Tensor] | None = None,
 ) -> Tensor:
     """Mean softmax of ``teachers`` on ``inputs`` (teachers run in eval mode; their mode is
-    restored afterwards). ``forward(model, inputs)`` defaults to ``model(inputs)``."""
+    restored afterwards). ``inputs`` is whatever ``forward(model, inputs)`` takes (a tensor, a
+    batch object); ``forward`` defaults to ``model(inputs)``."""
     if not teachers:
         raise ValueError("need at least one teacher")
     total = None
     for t in teachers:
-        was_training = t.training
-        t.eval()
-        try:
+        with evaluating(t):
             out = forward(t, inputs) if forward is not None else t(inputs)
-        finally:
-            t.train(was_training)
         p = out.float().softmax(-1)
         total = p if total is None else total + p
     return total / len(teachers)
-
-
-def distillation_loss(student_logits: Tensor, soft_targets: Tensor) -> Tensor:
-    """Per-example cross-entropy of the student to the soft targets."""
-    return -(soft_targets * F.log_softmax(student_logits, dim=-1)).sum(-1)
 
 
 class TeacherTargets:

@@ -20,17 +20,27 @@ Choices where the paper is open:
 * A candidate's loss is its mean per-example loss, computed by a caller-provided scoring
   function (in the benchmark: eval mode, so scoring does not touch BatchNorm statistics).
 
-A plain PyTorch loop::
+A plain PyTorch loop (``batch_loss`` scores a candidate without gradients, in eval mode):
 
-    @torch.no_grad()
-    def batch_loss(batch):
-        model.eval(); x, y = batch
-        return F.cross_entropy(model(x), y).item()
-
-    for x, y in hard_batches(forever(loader), batch_loss, pool_size=4, delta=1):
-        model.train()
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(); loss.backward(); opt.step()
+>>> import itertools, torch, torch.nn.functional as F
+>>> from torch import nn
+>>> from trainlab.nn_utils import evaluating
+>>> g = torch.Generator().manual_seed(0)
+>>> X, Y = torch.randn(256, 4, generator=g), torch.randint(2, (256,), generator=g)
+>>> model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.1), nn.Linear(8, 2))
+>>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+>>> def shuffled_batches(batch_size=32):            # endless, reshuffled every epoch
+...     while True:
+...         for rows in torch.randperm(len(X), generator=g).split(batch_size):
+...             yield X[rows], Y[rows]
+>>> @torch.no_grad()
+... def batch_loss(batch):
+...     with evaluating(model):
+...         return F.cross_entropy(model(batch[0]), batch[1])
+>>> hard = hard_batches(shuffled_batches(), batch_loss, pool_size=4, delta=1)
+>>> for x, y in itertools.islice(hard, 20):          # 20 updates, each on 1 of 4 candidates
+...     loss = F.cross_entropy(model(x), y)
+...     opt.zero_grad(); loss.backward(); opt.step()
 """
 
 from __future__ import annotations

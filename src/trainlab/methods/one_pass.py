@@ -24,16 +24,28 @@ up; for non-token data, a "token" is whatever the caller counts (an example, a p
 Later work (Hoffmann et al., 2022, "Chinchilla") puts the compute-optimal ratio nearer 20;
 ``tokens_per_parameter`` is a parameter for that reason.
 
-A plain PyTorch loop::
+Identities given to :func:`one_pass` may be Python ints, tensors or NumPy arrays (of any
+shape), or sequences of their scalars; they are compared by value.
 
-    plan = plan_one_epoch(compute_flops=1e15, tokens_per_iteration=64 * 256)
-    model = make_gpt(choose_model_size(sizes, plan.parameters))   # sizes: name -> #params
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.0)  # no regularisation
-    for step, (x, y) in enumerate(one_pass(fresh_text_batches())):
-        if step == plan.iterations:
-            break
-        loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
-        opt.zero_grad(); loss.backward(); opt.step()
+A plain PyTorch loop (plan the budget, then one pass over freshly generated batches):
+
+>>> import itertools, torch, torch.nn.functional as F
+>>> from torch import nn
+>>> plan = plan_one_epoch(compute_flops=3e7, tokens_per_iteration=64)
+>>> plan.parameters, plan.iterations
+(1000, 79)
+>>> widths = {"narrow": 2 * 8 + 8 + 8 * 2 + 2, "wide": 2 * 64 + 64 + 64 * 2 + 2}
+>>> hidden = 8 if choose_model_size(widths, plan.parameters) == "narrow" else 64
+>>> model = nn.Sequential(nn.Linear(2, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+>>> opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)  # no regulariser
+>>> def fresh_batches(g=torch.Generator().manual_seed(0)):
+...     while True:                                     # a generator: never the same example
+...         x = torch.randn(64, 2, generator=g)
+...         yield x, (x.sum(1) > 0).long(), torch.full((64,), -1)
+>>> for x, y, ids in itertools.islice(one_pass(fresh_batches(), key=lambda b: b[2]),
+...                                   plan.iterations):
+...     loss = F.cross_entropy(model(x), y)
+...     opt.zero_grad(); loss.backward(); opt.step()
 """
 
 from __future__ import annotations
@@ -96,20 +108,27 @@ class RepeatedExampleError(RuntimeError):
     """One-pass training met an example it had already handed out."""
 
 
-def one_pass(
-    batches: Iterable[B], key: Callable[[B], Iterable[Any]] | None = None
-) -> Iterator[B]:
+def _identities(keys: Any) -> list[Any]:
+    """Hashable identities from ``keys``: a tensor or array (any shape) is read by value, as are
+    tensor and NumPy scalars inside a sequence."""
+    if hasattr(keys, "tolist") and hasattr(keys, "reshape"):  # torch.Tensor, numpy.ndarray
+        return keys.reshape(-1).tolist()
+    return [k.item() if hasattr(k, "item") else k for k in keys]
+
+
+def one_pass(batches: Iterable[B], key: Callable[[B], Iterable[Any]] | None = None) -> Iterator[B]:
     """Yield ``batches`` as they come, checking that no example repeats.
 
-    ``key(batch)`` lists the identities of the batch's examples (e.g. their indices in a finite
-    dataset; ``None`` skips the check, for generators that cannot repeat). Meeting an identity
-    twice raises :class:`RepeatedExampleError`: the data source ran out and began a second epoch.
-    Negative identities (the convention for freshly generated examples) are never compared.
+    ``key(batch)`` gives the identities of the batch's examples (e.g. their indices in a finite
+    dataset; a list, a tensor or a NumPy array; ``None`` skips the check, for generators that
+    cannot repeat). Meeting an identity twice raises :class:`RepeatedExampleError`: the data
+    source ran out and began a second epoch. Negative integer identities (the convention for
+    freshly generated examples) are never compared.
     """
     seen: set[Any] = set()
     for batch in batches:
         if key is not None:
-            for k in key(batch):
+            for k in _identities(key(batch)):
                 if isinstance(k, int) and k < 0:
                     continue
                 if k in seen:

@@ -19,18 +19,27 @@ Choices where the paper is open:
   examples is left alone.
 * "From scratch" means from the *same* initial weights (the caller keeps a copy).
 
-A plain PyTorch loop::
+A plain PyTorch loop (a short early run on a copy, then a restart on the upsampled data):
 
-    net0 = copy.deepcopy(model)                        # keep the initialisation
-    train(model, loader, epochs=2)                     # the short early run
-    model.eval()
-    with torch.no_grad():
-        logits = model(X); losses = F.cross_entropy(logits, Y, reduction="none")
-    slow = slow_learnable_mask(logits, losses, Y)
-    idx = upsampled_indices(slow, upsample=2)          # slow examples appear twice
-    model = net0                                       # restart from scratch
-    loader = DataLoader(TensorDataset(X[idx], Y[idx]), batch_size=128, shuffle=True)
-    train(model, loader, epochs=E)
+>>> import copy, torch, torch.nn.functional as F
+>>> from torch import nn
+>>> g = torch.Generator().manual_seed(0)
+>>> X, Y = torch.randn(120, 4, generator=g), torch.randint(2, (120,), generator=g)
+>>> model = nn.Linear(4, 2)
+>>> early = copy.deepcopy(model)                       # the initial weights stay in ``model``
+>>> opt = torch.optim.SGD(early.parameters(), lr=0.1)
+>>> for _ in range(10):                                # the short early run
+...     opt.zero_grad(); F.cross_entropy(early(X), Y).backward(); opt.step()
+>>> with torch.no_grad():
+...     logits = early(X)
+>>> slow = slow_learnable_mask(logits, F.cross_entropy(logits, Y, reduction="none"), Y)
+>>> idx = upsampled_indices(slow, upsample=2)          # slow examples appear twice
+>>> bool((torch.bincount(idx, minlength=120) == 1 + slow.long()).all())
+True
+>>> opt = torch.optim.SGD(model.parameters(), lr=0.1)  # restart from the initial weights
+>>> for rows in idx[torch.randperm(len(idx), generator=g)].split(32):
+...     loss = F.cross_entropy(model(X[rows]), Y[rows])
+...     opt.zero_grad(); loss.backward(); opt.step()
 """
 
 from __future__ import annotations
@@ -76,8 +85,10 @@ def slow_learnable_mask(
             continue
         km = KMeans(n_clusters=num_clusters, n_init=10, random_state=seed).fit(feats[rows])
         assign = km.labels_
-        means = [loss[rows[assign == c]].mean() if np.any(assign == c) else -np.inf
-                 for c in range(num_clusters)]
+        means = [
+            loss[rows[assign == c]].mean() if np.any(assign == c) else -np.inf
+            for c in range(num_clusters)
+        ]
         slow = int(np.argmax(means))
         mask[rows[assign == slow]] = True
     return torch.from_numpy(mask)
