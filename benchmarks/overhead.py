@@ -19,9 +19,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from trainlab.algorithms.recipe import param_groups
 from trainlab.bench.runner import run_trial
-from trainlab.optim import NAdamW
+from trainlab.optim import NAdamW, param_groups
 from trainlab.registry import get_algorithm, get_workload
 from trainlab.schedules import lambda_lr, warmup_cosine
 

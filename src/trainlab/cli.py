@@ -496,10 +496,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_targets(args: argparse.Namespace) -> int:
     import shlex
 
+    from trainlab.bench.benchmark import expand_workloads
     from trainlab.bench.targets import machine_description, set_target
     from trainlab.workloads.targets import write_entries
-
-    from trainlab.bench.benchmark import expand_workloads
 
     workloads = split_names(args.workloads)
     if not workloads:
@@ -548,7 +547,7 @@ def cmd_targets(args: argparse.Namespace) -> int:
 #: not the tuned targets of targets.json: those are the best of a tuned baseline over seeds, and
 #: two Halton points per algorithm in a fraction of the budget would miss them nearly always
 DEMO_WORKLOADS = ("mnist1d_mlp", "mnist1d_cnn", "digits_cnn", "charlm_gpt", "forecast_gru")
-DEMO_ALGORITHMS = ("adamw", "nadamw", "nesterov", "heavyball")
+DEMO_ALGORITHMS = ("adamw", "nadamw", "nesterov", "heavyball")  # the baselines
 DEMO_TRIALS, DEMO_STUDIES, DEMO_BUDGET_SCALE = 1, 3, 0.3
 
 

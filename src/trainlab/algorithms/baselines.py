@@ -64,7 +64,9 @@ def _sgd(nesterov: bool):
             lr=hp["learning_rate"],
             momentum=1.0 - hp["one_minus_momentum"],
             nesterov=nesterov,
-            weight_decay=hp["weight_decay"],
+            # the search space's weight_decay is per unit learning rate (decay lr_t * wd per
+            # step, as the tuned targets were set); SGDW's lambda is scaled by eta_t alone
+            weight_decay=hp["learning_rate"] * hp["weight_decay"],
         )
 
     return build

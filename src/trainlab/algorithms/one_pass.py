@@ -10,9 +10,6 @@ ever came back.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
-
-from torch import nn
 
 from trainlab.algorithms._common import MethodState, NadamwCosineMethod
 from trainlab.methods.one_pass import one_pass
@@ -30,14 +27,12 @@ class OnePass(NadamwCosineMethod):
             "('One Epoch Is All You Need')",
         )
 
-    def make_state(
-        self, workload: Workload, model: nn.Module, hp: dict[str, Any], seed: int, /, **fields: Any
-    ) -> MethodState:
+    def check_workload(self, workload: Workload) -> None:
         if not workload.generative:
             raise TrainlabError(
-                f"one_pass needs a workload that generates fresh examples; {workload.name} does not"
+                f"one_pass needs a workload that generates fresh examples; {workload.full_name} "
+                "does not (a workload built from a user's file never does)"
             )
-        return super().make_state(workload, model, hp, seed, **fields)
 
     def select_data(self, state: MethodState, stream: Iterator[Batch]) -> Iterator[Batch]:
         fresh = state.workload.fresh_batches(state.batch_size, state.seed)

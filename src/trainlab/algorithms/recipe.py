@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from trainlab import schedules
+from trainlab.optim import param_groups
 from trainlab.registry import register_resolver
 from trainlab.spec import Algorithm, Batch, Param, SearchSpace, TrainState, Workload
 
@@ -79,15 +80,6 @@ COMMON_SPACE = SearchSpace(
         ),
     )
 )
-
-
-def param_groups(model: nn.Module) -> list[dict]:
-    """Weights (ndim >= 2) decay; biases and normalization gains (ndim < 2) do not."""
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (decay if p.ndim >= 2 else no_decay).append(p)
-    return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 def adam_betas(hp: dict[str, Any]) -> tuple[float, float]:

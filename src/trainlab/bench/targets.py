@@ -42,11 +42,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from trainlab.algorithms.baselines import BASELINES
 from trainlab.bench.benchmark import BenchmarkConfig, run_benchmark
 from trainlab.bench.store import Store
 from trainlab.spec import Target, TrainlabError
 
-BASELINES = ("adamw", "nadamw", "nesterov", "heavyball")
 #: held fixed while tuning the baselines: AlgoPerf's target-setting runs used one batch size per
 #: workload, and in step mode a batch-size choice would change the compute a step budget buys
 HELD_FIXED = {"batch_size": "auto"}
