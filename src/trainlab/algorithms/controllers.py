@@ -53,8 +53,9 @@ def _no_factor(step: int, total: int, hp: dict[str, Any]) -> float:
 CONTROLLER = SchedulePart("controller", SearchSpace(), _no_factor, "lr set by a controller")
 
 
-def _extend(state: TrainState, cls: type, **more: Any) -> Any:
-    """``state`` (from ``Recipe.init``) as the typed subclass ``cls`` with fields ``more``."""
+def extend_state(state: TrainState, cls: type, **more: Any) -> Any:
+    """``state`` (from ``Recipe.init``) as its typed subclass ``cls`` with the fields ``more``:
+    how a recipe adds typed state without re-writing ``Recipe.init``."""
     return cls(**{f.name: getattr(state, f.name) for f in fields(state)}, **more)
 
 
@@ -114,7 +115,9 @@ class AutoLRSRecipe(ControlledRecipe):
             tau_max=self.tau_growth * tau,
             seed=seed,
         )
-        return _extend(state, AutoLRSState, controller=controller, eval_model=copy.deepcopy(model))
+        return extend_state(
+            state, AutoLRSState, controller=controller, eval_model=copy.deepcopy(model)
+        )
 
     def update(self, state: AutoLRSState, batch: Batch, step: int) -> Tensor:
         controller = state.controller
@@ -203,7 +206,7 @@ class AccelATRecipe(ControlledRecipe):
             ),
         )
         controller = AccelAT(state.optimizer, factor=hp["reduce_factor"], threshold=hp["threshold"])
-        return _extend(
+        return extend_state(
             state,
             AccelATState,
             controller=controller,
