@@ -46,15 +46,21 @@ Choices and simplifications (the paper's numbers in brackets):
   penalty (twice the largest loss seen in the stage) instead of the reference's 1e6, which would
   swamp a GP on standardized values.
 
-Plain PyTorch loop::
+Plain PyTorch loop:
 
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    ctl = AutoLRS(model, opt, lr_min=1e-4, lr_max=1e-1, tau=200)
-    for x, y in loader:
-        loss = loss_fn(model(x), y)
-        opt.zero_grad(); loss.backward(); opt.step()
-        ctl.step(loss.item())          # may restore a checkpoint and set the next lr
-    # while ctl.exploring, ctl.reference_state() holds the weights training continues from
+>>> _ = torch.manual_seed(0)
+>>> model = nn.Linear(4, 1)
+>>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+>>> ctl = AutoLRS(model, opt, lr_min=1e-3, lr_max=0.5, tau=30, n_trials=3)
+>>> for step in range(100):
+...     x = torch.randn(16, 4)
+...     loss = (model(x) - x.sum(1, keepdim=True)).pow(2).mean()
+...     opt.zero_grad(); loss.backward(); opt.step()
+...     ctl.step(loss.item())          # may restore the checkpoint and set the next lr
+>>> ctl.stage, len(ctl.history)        # stage 0: 3 x 3 + 30 steps; stage 1: tau = 60
+(1, 2)
+
+While ``ctl.exploring``, ``ctl.reference_state()`` holds the weights training continues from.
 """
 
 from __future__ import annotations
@@ -271,6 +277,11 @@ class BayesOpt1D:
 
 class AutoLRS:
     """The AutoLRS controller for a plain training loop (see the module docstring).
+
+    Rule: per stage, ``n_trials`` candidate lrs each run ``tau'`` steps from a checkpoint;
+    each is scored by its exponential loss forecast ``tau`` steps ahead; a GP/LCB search picks
+    the candidates; the stage then trains ``tau`` steps at the best one; ``tau`` doubles up to
+    ``tau_max``.
 
     Call :meth:`step` with the training loss after every optimizer step. The controller sets
     every parameter group's ``lr``, checkpoints the model and optimizer at the start of each
