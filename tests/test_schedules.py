@@ -328,15 +328,11 @@ def test_schedule_parts_at_hand_computed_points():
     assert _factor("linear_decay", 105) == approx(0.5)  # 95 of 190
     assert _factor("linear_decay", 200) == 0.0
     # step decay: gamma 0.1 at 50 % and 75 % of the 190 post-warmup steps (105, 152.5)
-    assert [_factor("step_decay", s) for s in (104, 105, 152, 153)] == approx(
-        [1.0, 0.1, 0.1, 0.01]
-    )
+    assert [_factor("step_decay", s) for s in (104, 105, 152, 153)] == approx([1.0, 0.1, 0.1, 0.01])
     assert _factor("rex", 105) == approx(0.5 / 0.75)
     # inverse sqrt: warmup 10, then sqrt(10 / (step + 1))
     assert _factor("inverse_sqrt", 39) == approx(0.5)
-    assert _factor("inverse_sqrt", 199, cooldown_fraction=0.1) == approx(
-        math.sqrt(10 / 200) / 20
-    )
+    assert _factor("inverse_sqrt", 199, cooldown_fraction=0.1) == approx(math.sqrt(10 / 200) / 20)
     # one cycle (pct_start 0.45, div_factor 10): lo = 0.1 at 0, the peak at 90, lo at 180
     assert _factor("one_cycle", 0) == approx(0.1) and _factor("one_cycle", 90) == approx(1.0)
     assert _factor("one_cycle", 180) == approx(0.1)
