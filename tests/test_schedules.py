@@ -257,3 +257,88 @@ def test_lambda_lr_gives_the_same_lrs(fn, params):
 def test_schedules_hold_their_final_value(fn, params):
     end = fn(40, 40, **params)
     assert [fn(s, 40, **params) for s in (41, 60, 400)] == approx([end] * 3)
+
+
+# -- mutants that earlier tests let through ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("after", "mid", "params"),
+    [
+        (S.linear_decay, 0.5, {}),
+        (S.cosine, 0.5, {}),
+        (S.rex, 0.5 / 0.75, {}),
+        (S.step_decay, 0.1, {"milestones": (0.5,), "gamma": 0.1}),
+    ],
+)
+def test_warmup_then_schedule_ends_at_total_not_total_plus_warmup(after, mid, params):
+    # 20 warmup steps + 80 more: the wrapped schedule spans 80, its midpoint is step 60
+    f = lambda s: S.linear_warmup(s, 100, 20, after, **params)  # noqa: E731
+    assert f(19) == 1.0 and f(20) == 1.0
+    assert f(60) == approx(mid)
+    assert f(100) == approx(after(80, 80, **params))
+    if after is not S.step_decay:
+        assert f(100) == 0.0 and f(99) > 0.0
+
+
+def test_inverse_sqrt_without_warmup_starts_at_one():
+    # tau = max(timescale, warmup, 1) = 1: f = 1 / sqrt(step + 1)
+    assert [S.inverse_sqrt(s, 100) for s in (0, 3, 8, 99)] == approx([1.0, 0.5, 1 / 3, 0.1])
+    # a timescale of 4 without warmup: 1 until s = 4, then sqrt(4 / s)
+    assert [S.inverse_sqrt(s, 100, timescale=4) for s in (0, 3, 15)] == approx([1.0, 1.0, 0.5])
+
+
+def test_refined_pads_the_end_as_the_authors_do():
+    # a spike on the last step: a median filter with edge repetition keeps it (the window at
+    # the end is [1, 1, 100, 100, 100]); reflecting the end first removes it
+    T = 50
+    spiky_end = np.ones(T)
+    spiky_end[-1] = 100.0
+    assert S.refined(spiky_end, smoothing=0.1) == approx(S.refined(np.ones(T)))
+
+
+# -- the schedule parts of composed recipes -----------------------------------------------------
+
+
+def _parts():
+    import trainlab.algorithms.schedule_parts  # noqa: F401  (registers the parts)
+    from trainlab.algorithms.recipe import SCHEDULES
+
+    return SCHEDULES
+
+
+def test_schedule_part_names_are_the_schedule_function_names():
+    parts = _parts()
+    names = {"constant", "step_decay", "linear_decay", "one_cycle", "inverse_sqrt", "rex", "wsd"}
+    names |= {"infinite"}
+    assert names <= set(parts)
+    assert all(callable(getattr(S, name)) for name in names)
+    assert not {"onecycle", "rsqrt", "step", "linear"} & set(parts)  # no aliases
+
+
+def _factor(name, step, total=200, **hp):
+    part = _parts()[name]
+    return part.factor(step, total, {**part.space.defaults(), **hp})
+
+
+def test_schedule_parts_at_hand_computed_points():
+    # total 200, warmup 5 % = 10 steps: (step + 1) / 10, then the shape over the other 190
+    assert _factor("constant", 4) == approx(0.5) and _factor("constant", 150) == 1.0
+    assert _factor("linear_decay", 9) == 1.0
+    assert _factor("linear_decay", 105) == approx(0.5)  # 95 of 190
+    assert _factor("linear_decay", 200) == 0.0
+    # step decay: gamma 0.1 at 50 % and 75 % of the 190 post-warmup steps (105, 152.5)
+    assert [_factor("step_decay", s) for s in (104, 105, 152, 153)] == approx([1.0, 0.1, 0.1, 0.01])
+    assert _factor("rex", 105) == approx(0.5 / 0.75)
+    # inverse sqrt: warmup 10, then sqrt(10 / (step + 1))
+    assert _factor("inverse_sqrt", 39) == approx(0.5)
+    assert _factor("inverse_sqrt", 199, cooldown_fraction=0.1) == approx(math.sqrt(10 / 200) / 20)
+    # one cycle (pct_start 0.45, div_factor 10): lo = 0.1 at 0, the peak at 90, lo at 180
+    assert _factor("one_cycle", 0) == approx(0.1) and _factor("one_cycle", 90) == approx(1.0)
+    assert _factor("one_cycle", 180) == approx(0.1)
+    # wsd: stable to 160 (decay 20 % = 40 steps), 1-sqrt cooldown: x = 1/4 at 170
+    assert _factor("wsd", 159) == 1.0 and _factor("wsd", 170) == approx(0.5)
+    # infinite: warmup 10, cosine cooldown 40 to 0.3, constant, anneal 40 from 160 to 1 %
+    assert _factor("infinite", 30) == approx(0.3 + 0.7 * 0.5)
+    assert _factor("infinite", 100) == approx(0.3)
+    assert _factor("infinite", 180) == approx(0.3 * 0.01**0.5)

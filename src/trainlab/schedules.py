@@ -4,11 +4,21 @@ Every schedule has the signature ``f(step, total_steps, **params) -> float`` and
 *multiplier* of the base learning rate at update ``step`` (0-based) of a run whose budget is
 ``total_steps`` updates. Past ``total_steps`` a schedule holds its final value. Keeping them
 pure makes them testable against their formulas and usable anywhere; :func:`lambda_lr`
-adapts one to ``torch.optim.lr_scheduler.LambdaLR`` for a plain PyTorch loop::
+adapts one to ``torch.optim.lr_scheduler.LambdaLR`` for a plain PyTorch loop:
 
-    sched = lambda_lr(opt, warmup_cosine, total_steps=1000, warmup_steps=50)
-    for step in range(1000):
-        loss = loss_fn(model(x), y); opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+>>> model = torch.nn.Linear(2, 1)
+>>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+>>> sched = lambda_lr(opt, warmup_cosine, total_steps=100, warmup_steps=10)
+>>> lrs = []
+>>> for step in range(100):
+...     loss = model(torch.ones(4, 2)).pow(2).mean()
+...     opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+...     lrs.append(opt.param_groups[0]["lr"])
+>>> round(lrs[8], 4), round(lrs[54], 4)     # the peak after warmup; half way down the cosine
+(0.1, 0.05)
+
+The schedule-part names of composed benchmark recipes (``-a nadamw+one_cycle``) are these
+functions' names.
 """
 
 from __future__ import annotations
@@ -49,7 +59,11 @@ def linear_warmup(
 
     Warmup multiplier: ``(step + 1) / warmup_steps``, so the first update already moves
     (choice: the ``step / warmup_steps`` form of some codebases wastes update 0 on lr = 0).
-    The wrapped schedule sees ``step - warmup_steps`` of ``total_steps - warmup_steps``.
+    The wrapped schedule sees ``step - warmup_steps`` of ``total_steps - warmup_steps``, so
+    the whole run, warmup included, ends at ``total_steps``.
+
+    >>> [linear_warmup(s, 30, 10, linear_decay) for s in (0, 9, 10, 20, 30)]
+    [0.1, 1.0, 1.0, 0.5, 0.0]
     """
     if step < warmup_steps:
         return (step + 1) / warmup_steps
@@ -325,16 +339,30 @@ def refined(
 
     ``power=2`` with l2 norms is the paper's schedule for SGD; for Adam-type methods the paper
     weights by the l1 norm of the gradient to the power 1 (pass those norms and ``power=1``).
-    Choices: the median filter (the paper's smoothing) handles the ends by repeating the edge
-    value (``mode="nearest"``); normalizing to a peak of 1 makes the base lr the refined
-    schedule's maximum. Use it with :func:`array_schedule`::
+    Choices: the median filter (the paper's smoothing) treats the ends as the authors' code
+    does: the end of the series is padded by reflection (two filter widths) before filtering
+    and the padding dropped, so the last steps are smoothed over a full window of real values
+    (gradient norms often move fast at the end of a run); the start repeats the first value
+    (``mode="nearest"``). Normalizing to a peak of 1 makes the base lr the refined schedule's
+    maximum (the authors divide by a tail sum instead; a constant factor either way). Use it
+    with :func:`array_schedule`:
 
-        norms = []                                    # run 1, e.g. with linear_decay
-        for step in range(T):
-            loss = loss_fn(model(x), y); opt.zero_grad(); loss.backward()
-            norms.append(torch.nn.utils.clip_grad_norm_(model.parameters(), math.inf).item())
-            opt.step(); sched.step()
-        sched2 = lambda_lr(opt2, array_schedule, total_steps=T, values=refined(norms))  # run 2
+    >>> model = torch.nn.Linear(2, 1)
+    >>> def run(opt, sched, steps=40):
+    ...     norms = []
+    ...     for _ in range(steps):
+    ...         loss = model(torch.randn(8, 2)).pow(2).mean()
+    ...         opt.zero_grad(); loss.backward()
+    ...         norms.append(torch.nn.utils.clip_grad_norm_(model.parameters(), 1e9).item())
+    ...         opt.step(); sched.step()
+    ...     return norms
+    >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    >>> norms = run(opt, lambda_lr(opt, linear_decay, total_steps=40))     # run 1
+    >>> opt2 = torch.optim.SGD(model.parameters(), lr=0.1)
+    >>> sched2 = lambda_lr(opt2, array_schedule, total_steps=40, values=refined(norms))
+    >>> _ = run(opt2, sched2)                                              # run 2, refined
+    >>> refined([1.0, 1.0, 1.0, 1.0], smoothing=0.0).tolist()              # flat: linear decay
+    [1.0, 0.6666666666666666, 0.3333333333333333, 0.0]
     """
     from scipy.ndimage import median_filter
 
@@ -345,7 +373,8 @@ def refined(
         raise ValueError("gradient norms must be finite and positive")
     width = 2 * (int(smoothing * len(g)) // 2) + 1
     if width > 1:
-        g = median_filter(g, size=width, mode="nearest")
+        pad = 2 * width  # the authors' padding of the end
+        g = median_filter(np.pad(g, (0, pad), mode="reflect"), size=width, mode="nearest")[:-pad]
     w = g**-power
     tail = np.concatenate([np.cumsum(w[::-1])[::-1][1:], [0.0]])  # sum_{p > t} w_p
     f = w * tail

@@ -74,11 +74,13 @@ def test_benchmark_algorithm_holds_out_training_data():
     hp = algorithm.search_space.validate({"batch_size": 64, "horizon": 0.25})
     model = workload.init_model(0)
     state = algorithm.init(workload, model, hp, seed=0)
-    holdout = set(state.extra["holdout"].indices.tolist())
+    holdout = set(state.holdout.indices.tolist())
+    assert state.scheduler is None and state.extra == {}
+    assert {"reduce_factor", "threshold"} <= set(algorithm.search_space.names)
     assert len(holdout) == round(0.1 * workload.train_size)
     horizon_steps = round(0.25 * workload.step_hint)
     epoch = -(-(workload.train_size - len(holdout)) // 64)  # one pass, capped at 20 checks
-    assert state.extra["epoch_steps"] == max(1, min(epoch, horizon_steps // 20))
+    assert state.epoch_steps == max(1, min(epoch, horizon_steps // 20))
 
     def no_validation(*args, **kwargs):
         raise AssertionError("AccelAT must not read the validation split")
@@ -86,10 +88,10 @@ def test_benchmark_algorithm_holds_out_training_data():
     workload.evaluate = no_validation
     stream = algorithm.select_data(state, workload.batches(64, 0))
     seen: set[int] = set()
-    for step in range(3 * state.extra["epoch_steps"]):
+    for step in range(3 * state.epoch_steps):
         batch = next(stream)
         seen.update(batch.indices.tolist())
         algorithm.update(state, batch, step)
     assert not seen & holdout
-    assert len(state.extra["controller"].accuracies) == 3
-    assert all(0.0 <= a <= 1.0 for a in state.extra["controller"].accuracies)
+    assert len(state.controller.accuracies) == 3
+    assert all(0.0 <= a <= 1.0 for a in state.controller.accuracies)

@@ -49,6 +49,19 @@ def test_granziol_rule_by_optimizer():
         rule_for_optimizer("mystery")
 
 
+def test_rules_for_trainlab_optimizers():
+    from trainlab.optim import DAdaptAdam, DoG, Lion, Prodigy
+
+    p = [torch.nn.Parameter(torch.zeros(1))]
+    assert rule_for_optimizer(Lion) == rule_for_optimizer(Lion(p, lr=1e-4)) == "sqrt"
+    for lr_free in (DoG, Prodigy, DAdaptAdam):
+        assert rule_for_optimizer(lr_free) == "none"
+        assert rule_for_optimizer(lr_free(p)) == "none"
+    # Lion at 1e-4 from batch 256 to 1024: doubled; Prodigy's multiplier 1 stays 1
+    assert granziol_lr(1e-4, 256, 1024, Lion) == approx(2e-4)
+    assert granziol_lr(1.0, 256, 1024, Prodigy) == 1.0
+
+
 def test_hoffer_regime_adaptation():
     base = Regime(lr=0.1, batch_size=128, epochs=10, milestones=(5, 8))
     big = hoffer_regime(base, 1024)  # k = 8

@@ -15,12 +15,16 @@ The training model is never modified by the averaging.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from torch import Tensor, nn
 
-from trainlab.algorithms.data_selection import NadamwCosineMethod, derived_seed
-from trainlab.algorithms.recipe import SCHEDULES, SchedulePart
+from trainlab.algorithms.baselines import NADAMW
+from trainlab.algorithms.controllers import extend_state
+from trainlab.algorithms.data_selection import derived_seed
+from trainlab.algorithms.recipe import SCHEDULES, Recipe, SchedulePart
 from trainlab.methods.weight_averaging import (
     EMA,
     SWA,
@@ -32,7 +36,22 @@ from trainlab.registry import register_algorithm
 from trainlab.spec import Batch, Param, SearchSpace, TrainState, Workload
 
 
-class EMAAlgorithm(NadamwCosineMethod):
+class _AveragingRecipe(Recipe):
+    """NAdamW and a schedule part, with the method's hyperparameters appended."""
+
+    extra_space: SearchSpace = SearchSpace()
+
+    def __init__(self, name: str, description: str, schedule: SchedulePart) -> None:
+        super().__init__(NADAMW, schedule, name=name, description=description)
+        self.search_space = self.search_space.merged(self.extra_space)
+
+
+@dataclass(kw_only=True)
+class EMAState(TrainState):
+    ema: EMA
+
+
+class EMAAlgorithm(_AveragingRecipe):
     """Evaluate an exponential moving average of the weights."""
 
     extra_space = SearchSpace(
@@ -44,23 +63,23 @@ class EMAAlgorithm(NadamwCosineMethod):
     )  # fmt: skip
 
     def __init__(self) -> None:
-        super().__init__("ema", "NAdamW + cosine, evaluated with an EMA of the weights")
+        super().__init__(
+            "ema", "NAdamW + cosine, evaluated with an EMA of the weights", SCHEDULES["cosine"]
+        )
 
-    def init(
-        self, workload: Workload, model: nn.Module, hp: dict[str, Any], seed: int
-    ) -> TrainState:
+    def init(self, workload: Workload, model: nn.Module, hp: dict[str, Any], seed: int) -> EMAState:
         state = super().init(workload, model, hp, seed)
         decay = 1.0 - state.hp["one_minus_ema_decay"]
-        state.extra["ema"] = EMA(model, decay=decay, warmup=bool(state.hp["ema_warmup"]))
-        return state
+        ema = EMA(model, decay=decay, warmup=bool(state.hp["ema_warmup"]))
+        return extend_state(state, EMAState, ema=ema)
 
-    def update(self, state: TrainState, batch: Batch, step: int) -> Tensor:
+    def update(self, state: EMAState, batch: Batch, step: int) -> Tensor:
         loss = super().update(state, batch, step)
-        state.extra["ema"].update(state.model)
+        state.ema.update(state.model)
         return loss
 
-    def prepare_for_eval(self, state: TrainState) -> nn.Module:
-        return state.extra["ema"].model
+    def prepare_for_eval(self, state: EMAState) -> nn.Module:
+        return state.ema.model
 
 
 register_algorithm("ema", EMAAlgorithm)
@@ -84,7 +103,20 @@ SWA_SCHEDULE = SchedulePart(
 )
 
 
-class SWAAlgorithm(NadamwCosineMethod):
+@dataclass(kw_only=True)
+class SWAState(TrainState):
+    swa: SWA
+    #: first averaged update, and updates between averaged models
+    swa_start: int
+    swa_every: int
+    #: the average changed since its BatchNorm statistics were last recomputed
+    bn_stale: bool = False
+    has_batchnorm: bool
+    #: training batches for the recomputation (its own stream, not the training one)
+    bn_batches: Iterator[Batch]
+
+
+class SWAAlgorithm(_AveragingRecipe):
     """Stochastic Weight Averaging with a constant SWA learning rate and BN recomputation."""
 
     extra_space = SearchSpace(
@@ -105,42 +137,37 @@ class SWAAlgorithm(NadamwCosineMethod):
             "swa",
             "NAdamW, cosine to a constant SWA learning rate, evaluated with the SWA average "
             "(Izmailov et al., 2018)",
-            schedule=SWA_SCHEDULE,
+            SWA_SCHEDULE,
         )
 
-    def init(
-        self, workload: Workload, model: nn.Module, hp: dict[str, Any], seed: int
-    ) -> TrainState:
+    def init(self, workload: Workload, model: nn.Module, hp: dict[str, Any], seed: int) -> SWAState:
         state = super().init(workload, model, hp, seed)
-        x = state.extra
-        bs = x["batch_size"]
-        x.update(
+        bs = self.batch_size(workload, state.hp)
+        return extend_state(
+            state,
+            SWAState,
             swa=SWA(model),
             swa_start=swa_start_step(self.total_steps(workload, state.hp), state.hp),
             swa_every=state.hp["swa_every"] or max(1, workload.train_size // bs),
-            dirty=False,
-            bn=has_batchnorm(model),
-            bn_stream=workload.batches(bs, derived_seed(seed, 7)),
+            has_batchnorm=has_batchnorm(model),
+            bn_batches=workload.batches(bs, derived_seed(seed, 7)),
         )
-        return state
 
-    def update(self, state: TrainState, batch: Batch, step: int) -> Tensor:
+    def update(self, state: SWAState, batch: Batch, step: int) -> Tensor:
         loss = super().update(state, batch, step)
-        x = state.extra
-        if step >= x["swa_start"] and (step - x["swa_start"]) % x["swa_every"] == 0:
-            x["swa"].update(state.model)
-            x["dirty"] = True
+        if step >= state.swa_start and (step - state.swa_start) % state.swa_every == 0:
+            state.swa.update(state.model)
+            state.bn_stale = True
         return loss
 
-    def prepare_for_eval(self, state: TrainState) -> nn.Module:
-        x = state.extra
-        swa: SWA = x["swa"]
+    def prepare_for_eval(self, state: SWAState) -> nn.Module:
+        swa = state.swa
         if swa.n_averaged == 0:
             return state.model
-        if x["dirty"] and x["bn"]:
-            batches = itertools.islice(x["bn_stream"], state.hp["swa_bn_batches"])
-            recompute_batchnorm(swa.model, batches, forward=state.workload.forward)
-        x["dirty"] = False
+        if state.bn_stale and state.has_batchnorm:
+            batches = itertools.islice(state.bn_batches, state.hp["swa_bn_batches"])
+            recompute_batchnorm(batches, swa.model, forward=state.workload.forward)
+        state.bn_stale = False
         return swa.model
 
 

@@ -28,31 +28,58 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from trainlab.algorithms.baselines import NADAMW
-from trainlab.algorithms.recipe import COMMON_SPACE, Recipe, SchedulePart, param_groups
+from trainlab.algorithms.recipe import COMMON_SPACE, Recipe, SchedulePart
 from trainlab.methods.accelat import AccelAT
 from trainlab.methods.autolrs import AutoLRS
+from trainlab.nn_utils import evaluating
 from trainlab.registry import register_algorithm
 from trainlab.spec import Batch, Param, SearchSpace, TrainState, Workload
 
 
-def _controlled(name: str, space: SearchSpace | None = None) -> SchedulePart:
-    """A placeholder schedule part: the controller sets the lr, the factor is never used."""
-    return SchedulePart(
-        name, space or SearchSpace(), lambda step, total, hp: 1.0, f"lr set by {name}"
-    )
+def _no_factor(step: int, total: int, hp: dict[str, Any]) -> float:
+    raise AssertionError("a controller sets the learning rate; no schedule factor is used")
+
+
+#: The ``Recipe`` constructor needs a schedule part; a controller has none. This one has no
+#: hyperparameters and a factor that fails loudly if anything ever builds a schedule from it
+#: (the recipes below return ``None`` from ``build_scheduler``).
+CONTROLLER = SchedulePart("controller", SearchSpace(), _no_factor, "lr set by a controller")
+
+
+def extend_state(state: TrainState, cls: type, **more: Any) -> Any:
+    """``state`` (from ``Recipe.init``) as its typed subclass ``cls`` with the fields ``more``:
+    how a recipe adds typed state without re-writing ``Recipe.init``."""
+    return cls(**{f.name: getattr(state, f.name) for f in fields(state)}, **more)
+
+
+class ControlledRecipe(Recipe):
+    """A recipe whose learning rate a controller sets: no scheduler."""
+
+    def build_scheduler(self, workload, optimizer, hp):
+        return None
 
 
 # --------------------------------------------------------------------------------------------
 # AutoLRS
 
 
-class AutoLRSRecipe(Recipe):
+@dataclass(kw_only=True)
+class AutoLRSState(TrainState):
+    controller: AutoLRS
+    #: the copy that holds the stage checkpoint for evaluation while the controller explores
+    eval_model: nn.Module
+    #: the last finite training loss, reported when a candidate lr blows up
+    last_loss: float = 0.0
+
+
+class AutoLRSRecipe(ControlledRecipe):
     """NAdamW with the learning rate of each stage chosen by AutoLRS (self-tuning)."""
 
     lr_min = 1e-4
@@ -66,7 +93,7 @@ class AutoLRSRecipe(Recipe):
         defaults = COMMON_SPACE.merged(NADAMW.space).defaults()
         super().__init__(
             NADAMW,
-            _controlled("autolrs"),
+            CONTROLLER,
             name="autolrs",
             description="NAdamW with AutoLRS (Jin et al., 2021): per-stage lr by Bayesian "
             "optimization over short explorations with exponential loss forecasts",
@@ -75,13 +102,12 @@ class AutoLRSRecipe(Recipe):
 
     def init(
         self, workload: Workload, model: nn.Module, hp: dict[str, Any], seed: int
-    ) -> TrainState:
-        hp = {**self.fixed, **hp}
-        optimizer = self.optimizer_part.build(param_groups(model), hp)
+    ) -> AutoLRSState:
+        state = super().init(workload, model, hp, seed)
         tau = max(self.min_tau, round(self.tau_fraction * workload.step_hint))
         controller = AutoLRS(
             model,
-            optimizer,
+            state.optimizer,
             self.lr_min,
             self.lr_max,
             tau=tau,
@@ -89,11 +115,12 @@ class AutoLRSRecipe(Recipe):
             tau_max=self.tau_growth * tau,
             seed=seed,
         )
-        extra = {"controller": controller, "eval_model": copy.deepcopy(model), "last_loss": 0.0}
-        return TrainState(workload, model, hp, optimizer, None, extra)
+        return extend_state(
+            state, AutoLRSState, controller=controller, eval_model=copy.deepcopy(model)
+        )
 
-    def update(self, state: TrainState, batch: Batch, step: int) -> Tensor:
-        controller: AutoLRS = state.extra["controller"]
+    def update(self, state: AutoLRSState, batch: Batch, step: int) -> Tensor:
+        controller = state.controller
         exploring = controller.exploring
         state.model.train()
         loss = self.training_loss(state, batch)
@@ -105,17 +132,16 @@ class AutoLRSRecipe(Recipe):
         controller.step(value)
         if not math.isfinite(value) and exploring:
             # a candidate lr blew up: a search result; training continues from the checkpoint
-            return torch.tensor(state.extra["last_loss"])
-        state.extra["last_loss"] = value
+            return torch.tensor(state.last_loss)
+        state.last_loss = value
         return loss.detach()
 
-    def prepare_for_eval(self, state: TrainState) -> nn.Module:
-        reference = state.extra["controller"].reference_state()
+    def prepare_for_eval(self, state: AutoLRSState) -> nn.Module:
+        reference = state.controller.reference_state()
         if reference is None:
             return state.model
-        eval_model: nn.Module = state.extra["eval_model"]
-        eval_model.load_state_dict(reference)
-        return eval_model
+        state.eval_model.load_state_dict(reference)
+        return state.eval_model
 
 
 # --------------------------------------------------------------------------------------------
@@ -129,7 +155,20 @@ ACCELAT_SPACE = SearchSpace(
 )
 
 
-class AccelATRecipe(Recipe):
+@dataclass(kw_only=True)
+class AccelATState(TrainState):
+    controller: AccelAT
+    #: the held-out slice of the training split that the controller scores
+    holdout: Batch
+    #: the rest of the training split, the only examples trained on
+    train_indices: Tensor
+    #: updates per controller "epoch"
+    epoch_steps: int
+    batch_size: int
+    seed: int
+
+
+class AccelATRecipe(ControlledRecipe):
     """NAdamW at a constant lr that AccelAT cuts when held-out accuracy stops rising."""
 
     holdout_fraction = 0.1
@@ -140,17 +179,18 @@ class AccelATRecipe(Recipe):
     def __init__(self) -> None:
         super().__init__(
             NADAMW,
-            _controlled("accelat", ACCELAT_SPACE),
+            CONTROLLER,
             name="accelat",
             description="NAdamW with AccelAT (Nikfam et al., 2022): lr cut per epoch when the "
             "gradient of held-out (training-slice) accuracy flattens",
         )
+        self.search_space = self.search_space.merged(ACCELAT_SPACE)
 
     def init(
         self, workload: Workload, model: nn.Module, hp: dict[str, Any], seed: int
-    ) -> TrainState:
-        hp = {**self.fixed, **hp}
-        optimizer = self.optimizer_part.build(param_groups(model), hp)
+    ) -> AccelATState:
+        state = super().init(workload, model, hp, seed)
+        hp = state.hp
         n = workload.train_size
         gen = torch.Generator().manual_seed(int(seed) + 7919)  # not the stream's own generator
         order = torch.randperm(n, generator=gen)
@@ -165,32 +205,28 @@ class AccelATRecipe(Recipe):
                 self.total_steps(workload, hp) // self.min_checks,
             ),
         )
-        controller = AccelAT(optimizer, factor=hp["reduce_factor"], threshold=hp["threshold"])
-        extra = {
-            "controller": controller,
-            "holdout": workload.get_examples(holdout),
-            "train_indices": train_indices,
-            "epoch_steps": epoch_steps,
-            "batch_size": batch_size,
-            "seed": seed,
-        }
-        return TrainState(workload, model, hp, optimizer, None, extra)
-
-    def select_data(self, state: TrainState, stream):
-        # the runner's stream covers the whole training split; train on the rest of it only
-        extra = state.extra
-        return state.workload.batches(
-            extra["batch_size"], extra["seed"], indices=extra["train_indices"]
+        controller = AccelAT(state.optimizer, factor=hp["reduce_factor"], threshold=hp["threshold"])
+        return extend_state(
+            state,
+            AccelATState,
+            controller=controller,
+            holdout=workload.get_examples(holdout),
+            train_indices=train_indices,
+            epoch_steps=epoch_steps,
+            batch_size=batch_size,
+            seed=seed,
         )
 
+    def select_data(self, state: AccelATState, stream):
+        # the runner's stream covers the whole training split; train on the rest of it only
+        return state.workload.batches(state.batch_size, state.seed, indices=state.train_indices)
+
     @torch.no_grad()
-    def holdout_score(self, state: TrainState) -> float:
+    def holdout_score(self, state: AccelATState) -> float:
         """Accuracy on the held-out training slice (``-log(mse)`` for regression workloads)."""
-        workload, model, holdout = state.workload, state.model, state.extra["holdout"]
-        was_training = model.training
-        model.eval()
-        try:
-            correct, total, loss_sum = 0.0, 0, 0.0
+        workload, holdout = state.workload, state.holdout
+        correct, total, loss_sum = 0.0, 0, 0.0
+        with evaluating(state.model) as model:
             for start in range(0, len(holdout), self.score_chunk):
                 part = holdout.subset(
                     torch.arange(start, min(start + self.score_chunk, len(holdout)))
@@ -203,17 +239,15 @@ class AccelATRecipe(Recipe):
                 else:
                     loss_sum += float(workload.loss_from_outputs(outputs, part).sum())
                     total += len(part)
-        finally:
-            model.train(was_training)
         if workload.loss_type == "cross_entropy":
             return correct / total
         mse = loss_sum / total
         return -math.log(mse) if mse > 0 else math.inf
 
-    def update(self, state: TrainState, batch: Batch, step: int) -> Tensor:
+    def update(self, state: AccelATState, batch: Batch, step: int) -> Tensor:
         loss = super().update(state, batch, step)
-        if (step + 1) % state.extra["epoch_steps"] == 0:
-            state.extra["controller"].step(self.holdout_score(state))
+        if (step + 1) % state.epoch_steps == 0:
+            state.controller.step(self.holdout_score(state))
         return loss
 
 

@@ -1,11 +1,15 @@
-"""Schedule parts for composed recipes: ``OPT+SCHED`` for every schedule of issue 4.
+"""Schedule parts for composed recipes: ``OPT+SCHED`` for the schedules of
+:mod:`trainlab.schedules`.
 
-Each part maps a recipe's hyperparameters to one of :mod:`trainlab.schedules`' pure functions
-over ``total = horizon * step_hint`` updates, so ``-a nadamw+rex``, ``-a lion+wsd`` and so on
+A part's name is the name of the schedule function it uses (``constant``, ``step_decay``,
+``linear_decay``, ``one_cycle``, ``inverse_sqrt``, ``rex``, ``wsd``, ``infinite``; the baseline
+``cosine`` part in :mod:`trainlab.algorithms.recipe` uses ``warmup_cosine``). Each part maps
+a recipe's hyperparameters to one of those pure functions over
+``total = horizon * step_hint`` updates, so ``-a nadamw+rex``, ``-a lion+wsd`` and so on
 resolve through :func:`trainlab.algorithms.recipe.resolve_composed`. Fractions are of
 ``total``; the warmup is linear, ``(step + 1) / warmup_steps``, and defaults to 5 % of the
 budget wherever the schedule takes one (the ``cosine`` baseline's default, so composed
-recipes differ from the baselines only in the shape under study). ``onecycle`` has its own
+recipes differ from the baselines only in the shape under study). ``one_cycle`` has its own
 warm-up phase: the paper's three-phase shape with the cycle over 90 % of the budget
 (``pct_start=0.45``) and a tenfold range; a short cycle leaves most of the budget to the
 annihilation phase and trains too little (measured on mnist1d_mlp).
@@ -44,7 +48,7 @@ add_schedule(
 
 add_schedule(
     SchedulePart(
-        "step",
+        "step_decay",
         SearchSpace((WARMUP, Param("gamma", 0.1, 0.01, 0.5, log=True, help="decay per step"))),
         lambda step, total, hp: schedules.linear_warmup(
             step,
@@ -60,7 +64,7 @@ add_schedule(
 
 add_schedule(
     SchedulePart(
-        "linear",
+        "linear_decay",
         SearchSpace((WARMUP,)),
         _after_warmup(schedules.linear_decay),
         "linear warmup then linear decay to zero",
@@ -69,7 +73,7 @@ add_schedule(
 
 add_schedule(
     SchedulePart(
-        "onecycle",
+        "one_cycle",
         SearchSpace(
             (
                 Param("pct_start", 0.45, 0.2, 0.45, help="fraction of the budget spent rising"),
@@ -85,7 +89,7 @@ add_schedule(
 
 add_schedule(
     SchedulePart(
-        "rsqrt",
+        "inverse_sqrt",
         SearchSpace(
             (
                 WARMUP,

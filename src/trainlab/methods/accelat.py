@@ -22,14 +22,17 @@ The accuracy must come from data the model does not train on. In the trainlab be
 ``accelat`` algorithm holds out a slice of the *training* split and measures it inside the
 timed update; it never reads the workload's validation split, which belongs to the scorer.
 
-Plain PyTorch loop::
+Plain PyTorch loop (``accuracy`` on held-out data after each epoch; here a made-up series that
+flattens):
 
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-    ctl = AccelAT(opt)
-    for epoch in range(epochs):
-        for x, y in train_loader:
-            opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
-        ctl.step(accuracy(model, holdout_loader))      # returns the lr for the next epoch
+>>> model = torch.nn.Linear(2, 2)
+>>> opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+>>> ctl = AccelAT(opt)
+>>> for accuracy in [0.5, 0.6, 0.7, 0.75, 0.78, 0.8, 0.8, 0.8, 0.8, 0.8]:
+...     # for x, y in train_loader: opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
+...     lr = ctl.step(accuracy)                     # the lr for the next epoch
+>>> ctl.cuts, round(lr, 6)       # epoch 10: mean 0.8 after 0.796, a gradient below 0.005
+([10], 0.0008)
 """
 
 from __future__ import annotations
@@ -40,7 +43,13 @@ import torch
 
 
 class AccelAT:
-    """Per-epoch learning-rate controller driven by the gradient of held-out accuracy."""
+    """Per-epoch learning-rate controller driven by the gradient of held-out accuracy.
+
+    Rule: after epoch ``e``, with ``m_e`` the mean accuracy of the last ``window`` epochs,
+    every group's lr is multiplied by ``factor`` (not below its ``min_lr``) when more than
+    ``window`` means came before, ``patience`` epochs passed since the last cut, and
+    ``m_e - m_{e-1} < threshold``.
+    """
 
     def __init__(
         self,

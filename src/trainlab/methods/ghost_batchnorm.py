@@ -18,12 +18,22 @@ module is exactly its BatchNorm parent. Choice where the paper is open: the runn
 follow the ghost batches (as in the authors' code) rather than the full batch.
 
 Drop-in use (same constructor arguments as BatchNorm, plus ``ghost_batch_size``; same
-``state_dict``)::
+``state_dict``):
 
-    model = nn.Sequential(nn.Conv2d(3, 16, 3), GhostBatchNorm2d(16, ghost_batch_size=32), nn.ReLU())
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    for x, y in loader:                    # batches of, say, 1024: normalized 32 at a time
-        opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
+>>> import torch.nn.functional as F
+>>> _ = torch.manual_seed(0)
+>>> model = nn.Sequential(nn.Linear(5, 4), GhostBatchNorm1d(4, ghost_batch_size=8), nn.ReLU(),
+...                       nn.Linear(4, 2))
+>>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+>>> x, y = torch.randn(32, 5), torch.randint(2, (32,))   # a batch of 32: 4 ghost batches
+>>> loss = F.cross_entropy(model(x), y)
+>>> opt.zero_grad(); loss.backward(); opt.step()
+>>> int(model[1].num_batches_tracked)
+4
+>>> gbn = GhostBatchNorm1d(1, ghost_batch_size=2, affine=False, eps=1e-8)
+>>> out = gbn(torch.tensor([[0.0], [2.0], [10.0], [30.0]]))     # each pair alone
+>>> [round(v, 4) for v in out.flatten().tolist()]
+[-1.0, 1.0, -1.0, 1.0]
 """
 
 from __future__ import annotations
@@ -106,8 +116,10 @@ class _GhostBatchNorm(nn.modules.batchnorm._BatchNorm):
 
 
 class GhostBatchNorm1d(_GhostBatchNorm, nn.BatchNorm1d):
-    """Ghost Batch Normalization for ``(N, C)`` or ``(N, C, L)`` inputs; see the module doc."""
+    """Ghost Batch Normalization for ``(N, C)`` or ``(N, C, L)`` inputs: in training, each run
+    of ``ghost_batch_size`` examples is normalized by its own statistics (see the module doc)."""
 
 
 class GhostBatchNorm2d(_GhostBatchNorm, nn.BatchNorm2d):
-    """Ghost Batch Normalization for ``(N, C, H, W)`` inputs; see the module doc."""
+    """Ghost Batch Normalization for ``(N, C, H, W)`` inputs: in training, each run of
+    ``ghost_batch_size`` examples is normalized by its own statistics (see the module doc)."""

@@ -16,13 +16,31 @@ When the batch size changes from ``B0`` to ``B`` (ratio ``k = B / B0``), a tuned
   grows by ``sqrt(k)`` (keeping the variance of the weight update as with ``B0``). The paper's
   other ingredient, Ghost Batch Normalization, is :mod:`trainlab.methods.ghost_batchnorm`.
 
-Plain PyTorch use::
+:func:`rule_for_optimizer` also covers trainlab's own optimizers outside Granziol et al.'s two
+families (choices where no paper gives a batch-size rule):
 
-    rule = rule_for_optimizer(torch.optim.SGD)                 # "linear"
-    lr = scale_lr(0.1, base_batch_size=128, batch_size=1024, rule=rule)   # 0.8
-    regime = hoffer_regime(Regime(lr=0.1, batch_size=128, epochs=10, milestones=(5, 8)), 1024)
-    opt = torch.optim.SGD(model.parameters(), lr=regime.lr, momentum=0.9)
-    for epoch in range(round(regime.epochs)): ...              # 80 epochs, same update count
+- **Lion** (Chen et al., "Symbolic Discovery of Optimization Algorithms", 2023): square root.
+  Its update is the sign of a momentum, the limit of an Adam step whose second moment is the
+  current gradient's square; Malladi, Lyu, Panigrahi & Arora, "On the SDEs and Scaling Rules
+  for Adaptive Gradient Algorithms" (NeurIPS 2022), derive the square-root rule for that
+  family. The Lion paper itself gives no rule (it reports Lion's gain over AdamW growing with
+  the batch size).
+- **Learning-rate-free methods** — DoG (Ivgi, Hinder & Carmon, 2023), Prodigy (Mishchenko &
+  Defazio, 2023), D-Adaptation (Defazio & Mishchenko, 2023): ``"none"``. They estimate the
+  step size from the distance travelled and the observed gradients, so a larger batch (smaller
+  gradient noise) changes their step by itself; their ``lr`` is a multiplier of that estimate
+  which the papers keep at 1 whatever the batch. Scaling it would double-count.
+
+Plain PyTorch use:
+
+>>> rule = rule_for_optimizer(torch.optim.SGD)
+>>> rule, scale_lr(0.1, base_batch_size=128, batch_size=1024, rule=rule)
+('linear', 0.8)
+>>> regime = hoffer_regime(Regime(lr=0.1, batch_size=128, epochs=10, milestones=(5, 8)), 1024)
+>>> regime.epochs, regime.milestones, round(regime.lr, 4)   # same number of updates
+(80.0, (40.0, 64.0), 0.2828)
+>>> model = torch.nn.Linear(2, 1)
+>>> opt = torch.optim.SGD(model.parameters(), lr=regime.lr, momentum=0.9)
 """
 
 from __future__ import annotations
@@ -40,6 +58,12 @@ ADAPTIVE_OPTIMIZERS = frozenset(
 )
 #: optimizer class names that follow the linear rule
 SGD_OPTIMIZERS = frozenset({"sgd", "sgdw", "nesterov", "heavyball", "lars"})
+#: sign-based updates: the square-root rule of adaptive methods (see the module docstring)
+SIGN_OPTIMIZERS = frozenset({"lion"})
+#: learning-rate-free methods: ``lr`` is a multiplier of their own estimate, not scaled
+LR_FREE_OPTIMIZERS = frozenset(
+    {"dog", "ldog", "prodigy", "dadaptadam", "dadaptsgd", "dadaptadagrad", "dadaptlion"}
+)
 
 
 def lr_multiplier(
@@ -69,8 +93,16 @@ def scale_lr(
 
 
 def rule_for_optimizer(optimizer: torch.optim.Optimizer | type | str) -> str:
-    """Granziol et al.'s rule for an optimizer (instance, class or name): ``"sqrt"`` for the
-    Adam family and other per-coordinate adaptive methods, ``"linear"`` for SGD variants."""
+    """The batch-size rule for an optimizer (instance, class or name): ``"sqrt"`` for the Adam
+    family, other per-coordinate adaptive methods and Lion, ``"linear"`` for SGD variants
+    (Granziol et al.), ``"none"`` for learning-rate-free DoG, Prodigy and D-Adaptation (their
+    ``lr`` multiplies a step size they estimate themselves).
+
+    >>> rule_for_optimizer(torch.optim.SGD), rule_for_optimizer("AdamW")
+    ('linear', 'sqrt')
+    >>> rule_for_optimizer("Lion"), rule_for_optimizer("Prodigy")
+    ('sqrt', 'none')
+    """
     if isinstance(optimizer, str):
         name = optimizer
     elif isinstance(optimizer, type):
@@ -78,10 +110,12 @@ def rule_for_optimizer(optimizer: torch.optim.Optimizer | type | str) -> str:
     else:
         name = type(optimizer).__name__
     key = name.lower()
-    if key in ADAPTIVE_OPTIMIZERS:
+    if key in ADAPTIVE_OPTIMIZERS or key in SIGN_OPTIMIZERS:
         return "sqrt"
     if key in SGD_OPTIMIZERS:
         return "linear"
+    if key in LR_FREE_OPTIMIZERS:
+        return "none"
     raise ValueError(f"no scaling rule known for optimizer {name!r}; pass rule= explicitly")
 
 
