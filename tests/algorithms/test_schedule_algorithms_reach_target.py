@@ -11,7 +11,7 @@ from trainlab.registry import get_algorithm, get_workload
 
 pytestmark = pytest.mark.slow
 
-ALGORITHMS = ["autolrs", "accelat", "nadamw+rex", "nadamw+wsd", "adamw+onecycle"]
+ALGORITHMS = ["autolrs", "accelat", "nadamw+rex", "nadamw+wsd", "adamw+one_cycle"]
 
 
 @pytest.fixture(scope="module")

@@ -21,9 +21,9 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from trainlab.algorithms._common import derived_seed
 from trainlab.algorithms.baselines import NADAMW
 from trainlab.algorithms.controllers import extend_state
-from trainlab.algorithms.data_selection import derived_seed
 from trainlab.algorithms.recipe import SCHEDULES, Recipe, SchedulePart
 from trainlab.methods.weight_averaging import (
     EMA,
