@@ -32,13 +32,13 @@ def run_cli(capsys, *args):
         (["run", "-w", "digits_cnn", "-a", "adamw", "--variant", "huge"], "no variant 'huge'"),
         (
             ["run", "-w", "charlm_gpt", "-a", "adamw", "--text-file", "/no/such/file"],
-            "cannot read text file",
+            "cannot read /no/such/file",
         ),
         (
-            ["run", "-w", "digits_cnn", "-a", "adamw", "--text-file", "x.txt"],
+            ["run", "-w", "digits_cnn", "-a", "adamw", "--text-file", __file__],
             "charlm_gpt workload only",
         ),
-        (["run", "-w", "digits_cnn", "-a", "adamw", "--eval-every-steps", "0"], "must be >= 1"),
+        (["run", "-w", "digits_cnn", "-a", "adamw", "--eval-every-steps", "0"], "must be in 1.."),
         (["run", "-w", "digits_cnn"], "required"),
         (["frobnicate"], "invalid choice"),
     ],

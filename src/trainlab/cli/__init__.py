@@ -1,0 +1,92 @@
+"""The ``trainlab`` command line.
+
+Each command is one module of this package with ``NAME``, ``HELP``, ``add_arguments(parser)``
+and ``run(args) -> int``; adding a command means adding its module and its name to
+:data:`COMMANDS`. Options are checked as they are parsed (``cli.common`` types) and again, for
+combinations, at the top of ``run`` before anything is written, so every mistake a user can make
+is one line ``trainlab: error: ...`` and exit code 2. Ctrl-C is one line and exit code 130.
+
+Only ``signal`` and ``sys`` are imported at module level: ``python -m trainlab.cli`` imports
+this package before ``main`` can catch a Ctrl-C, so that window is kept short.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+#: command modules, in the order of ``trainlab --help``
+COMMANDS = ("list", "run", "show", "bench", "score", "report", "targets", "demo")
+
+INTERRUPTED = 130
+
+
+def build_parser():
+    """The parser with every command of :data:`COMMANDS`."""
+    import importlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    from trainlab.cli.common import Parser
+
+    try:
+        release = version("trainlab")
+    except PackageNotFoundError:  # running from a source tree
+        from trainlab import __version__ as release
+    parser = Parser(prog="trainlab", description="Train neural networks faster, and prove it.")
+    parser.add_argument("--version", action="version", version=f"trainlab {release}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for name in COMMANDS:
+        module = importlib.import_module(f"trainlab.cli.{name}")
+        p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(func=module.run)
+    return parser
+
+
+def _interrupted(as_program: bool) -> int:
+    """One line, exit code 130; a program exits at once (a pool's threads are not waited for,
+    its workers exit when they see this process gone)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C changes nothing now
+    print("trainlab: interrupted", file=sys.stderr)
+    if as_program:
+        import os
+
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(INTERRUPTED)
+    return INTERRUPTED
+
+
+def main(argv=None) -> int:
+    """Run one command; returns its exit code (0 ok, 1 a failed trial, 2 bad input, 130
+    interrupted). With ``argv=None`` it is the program (arguments from ``sys.argv``)."""
+    as_program = argv is None
+    try:
+        from trainlab.spec import TrainlabError
+
+        try:
+            parser = build_parser()
+            try:
+                args = parser.parse_args(argv)
+            except SystemExit as exc:  # --help and --version
+                return int(exc.code or 0)
+            # not list(...): importing the submodule trainlab.cli.list rebinds that name here
+            args.argv = [*(sys.argv[1:] if argv is None else argv)]
+            return args.func(args)
+        except TrainlabError as exc:
+            print(f"trainlab: error: {exc}", file=sys.stderr)
+            return 2
+    except KeyboardInterrupt:
+        return _interrupted(as_program)
+
+
+def __getattr__(name: str):
+    """``trainlab.cli.DEMO_WORKLOADS`` and friends, still importable from here (lazily)."""
+    if name.startswith("DEMO_"):
+        from trainlab.cli import demo
+
+        return getattr(demo, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,118 @@
+"""``trainlab run``: one algorithm on one workload under the timing rules, saved in the store."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+
+from trainlab.cli import common
+from trainlab.spec import TrainlabError
+
+NAME = "run"
+HELP = "train one algorithm on one workload under the timing rules"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-w", "--workload", required=True, type=common.workload_name,
+                   help="workload name (name:variant allowed)")  # fmt: skip
+    p.add_argument("-a", "--algorithm", required=True, type=common.algorithm_name,
+                   help="algorithm name or OPTIMIZER+SCHEDULE")  # fmt: skip
+    p.add_argument("--set", action="append", default=[], type=common.assignment,
+                   metavar="NAME=VALUE", help="hyperparameter (repeatable)")  # fmt: skip
+    p.add_argument("--seed", type=common.seed, default=0, help="0..2**31-1")
+    p.add_argument("--variant", default=None, help="held-out variant of the workload")
+    p.add_argument("--eval-every-steps", type=common.positive, default=None, metavar="N",
+                   help="step mode: evaluate every N steps (deterministic)")  # fmt: skip
+    p.add_argument("--max-steps", type=common.positive, default=None, metavar="N",
+                   help="step budget (step mode)")  # fmt: skip
+    p.add_argument("--full-curve", action="store_true", help="keep training after the target")
+    p.add_argument("--text-file", type=common.readable_file, default=None, metavar="FILE",
+                   help="charlm_gpt: train on this UTF-8 text")  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--device", type=common.device, default="cpu",
+                   help="cpu (default), cuda, cuda:N, mps or auto")  # fmt: skip
+    p.add_argument("--threads", type=common.threads, default=None, help="torch intra-op threads")
+    common.add_store(p, must_exist=False)
+    common.add_json(p)
+
+
+def check(args: argparse.Namespace):
+    """Combinations, hyperparameters and the workload: everything before the store is opened.
+    Returns ``(workload, algorithm, hyperparameters)``."""
+    from trainlab.registry import get_algorithm, get_workload
+
+    if args.max_steps is not None and args.eval_every_steps is None:
+        raise TrainlabError("--max-steps applies to step mode: add --eval-every-steps N")
+    if args.variant is not None and ":" in args.workload:
+        raise TrainlabError("--variant: the workload already names a variant (name:variant)")
+    if args.text_file is not None and args.workload.split(":")[0] != "charlm_gpt":
+        raise TrainlabError("--text-file applies to the charlm_gpt workload only")
+    device = common.setup_torch(args.threads, args.device)
+    algorithm = get_algorithm(args.algorithm)
+    names = [name for name, _ in args.set]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise TrainlabError(f"--set: {dupes[0]} is set twice")
+    try:
+        hp = algorithm.search_space.validate(dict(args.set))
+    except TrainlabError as exc:
+        raise TrainlabError(f"--set: {exc}") from None
+    options = {"device": device}
+    if args.text_file is not None:
+        options["text_file"] = str(args.text_file)
+    try:
+        workload = get_workload(args.workload, args.variant, **options)
+    except TrainlabError as exc:
+        raise TrainlabError(f"--variant: {exc}" if args.variant else str(exc)) from None
+    return workload, algorithm, hp
+
+
+def miss_hint(result, workload) -> str:
+    """What to try when a run misses its target (the exit code stays 0: a miss is a result)."""
+    where = "--max-steps" if result.mode == "steps" else f"the workload's budget ({workload.name})"
+    return (
+        f"hint: {result.status} the target; try other hyperparameters (e.g. --set "
+        f"learning_rate=...; see `trainlab list algorithms`) or a longer budget ({where})"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from trainlab.bench.runner import run_trial
+    from trainlab.bench.store import Store
+
+    workload, algorithm, hp = check(args)
+    show = not args.json and not args.quiet
+    progress = report = None
+    if show:
+        from trainlab.cli import render
+
+        progress, report = render.run_progress(
+            f"{workload.full_name} / {algorithm.name}", workload.target
+        )
+    store = Store(args.store)
+    try:
+        if progress is not None:
+            progress.start()
+        result = run_trial(
+            workload, algorithm, hp, args.seed,
+            eval_every_steps=args.eval_every_steps, max_steps=args.max_steps,
+            full_curve=args.full_curve, store=store, on_progress=report,
+        )  # fmt: skip
+    finally:
+        if progress is not None:
+            progress.stop()
+        store.close()
+    if args.json:
+        out = result.to_json()
+        out["target"] = {"metric": workload.target.metric, "value": workload.target.value}
+        out["evals"] = [asdict(e) for e in result.evals]
+        out["store"] = str(args.store)
+        common.print_json(out)
+    else:
+        from trainlab.cli import render
+
+        print(render.summary_line(result, workload.target))
+        if result.status in ("missed", "diverged"):
+            print(miss_hint(result, workload))
+        print(f"trial {result.trial_id} saved in {args.store}")
+    return 1 if result.status == "failed" else 0
