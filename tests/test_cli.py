@@ -87,10 +87,13 @@ def test_list_json(capsys):
     assert lr["log"] is True and lr["low"] < lr["default"] < lr["high"]
 
 
-def test_python_dash_m_entry_point():
+@pytest.mark.parametrize("module", ["trainlab", "trainlab.cli"])
+def test_python_dash_m_entry_point(module):
     proc = subprocess.run(
-        [sys.executable, "-m", "trainlab", "run", "-w", "x", "-a", "y"],
+        [sys.executable, "-m", module, "run", "-w", "x", "-a", "y"],
         capture_output=True,
         text=True,
     )
-    assert proc.returncode == 2 and proc.stderr.startswith("trainlab: error: unknown workload")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("trainlab: error: argument -w/--workload: unknown workload 'x'")
+    assert len(proc.stderr.splitlines()) == 1
