@@ -38,7 +38,10 @@ def run_cli(capsys, *args):
             ["run", "-w", "digits_cnn", "-a", "adamw", "--text-file", __file__],
             "charlm_gpt workload only",
         ),
-        (["run", "-w", "digits_cnn", "-a", "adamw", "--eval-every-steps", "0"], "must be in 1.."),
+        (
+            ["run", "-w", "digits_cnn", "-a", "adamw", "--eval-every-steps", "0"],
+            "--eval-every-steps must be >= 1",
+        ),
         (["run", "-w", "digits_cnn"], "required"),
         (["frobnicate"], "invalid choice"),
     ],
@@ -95,5 +98,5 @@ def test_python_dash_m_entry_point(module):
         text=True,
     )
     assert proc.returncode == 2
-    assert proc.stderr.startswith("trainlab: error: argument -w/--workload: unknown workload 'x'")
+    assert proc.stderr.startswith("trainlab: error: --workload: unknown workload 'x'")
     assert len(proc.stderr.splitlines()) == 1

@@ -28,6 +28,13 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is a :class:`TrainlabError` (one line, exit code 2)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        """``argument -j/--jobs: must be >= 1`` reads ``--jobs must be >= 1``: the option by its
+        long name, a predicate as a sentence."""
+        match = re.match(r"argument (\S+?): (.*)\Z", message, re.S)
+        if match:
+            option = match.group(1).split("/")[-1]
+            text = match.group(2)
+            message = f"{option} {text}" if text.startswith("must ") else f"{option}: {text}"
         raise TrainlabError(message)
 
 
@@ -43,8 +50,10 @@ def integer(low: int, high: int, what: str = "an integer") -> Callable[[str], in
             value = int(text.strip())
         except ValueError:
             raise BadValue(f"expected {what}, got {text!r}") from None
-        if not low <= value <= high:
-            raise BadValue(f"must be in {low}..{high}, got {value}")
+        if value < low:
+            raise BadValue(f"must be >= {low}, got {value}")
+        if value > high:
+            raise BadValue(f"must be <= {high}, got {value}")
         return value
 
     parse.__name__ = what
@@ -86,7 +95,7 @@ def eval_every(text: str) -> int | str:
     try:
         return positive(text)
     except BadValue:
-        raise BadValue(f"expected N >= 1 or auto, got {text!r}") from None
+        raise BadValue(f"takes N or auto (N >= 1), got {text!r}") from None
 
 
 DEVICE = re.compile(r"(cpu|auto|mps|cuda(:\d{1,3})?)\Z")

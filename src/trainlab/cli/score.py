@@ -45,15 +45,18 @@ def times_csv(text: str) -> tuple[Path, list]:
                     raise bad(line, "empty algorithm or workload")
                 try:
                     study, trial = int(cells["study"]), int(cells["trial"])
+                except ValueError:
+                    raise bad(line, "study and trial must be integers") from None
+                try:
                     time = float(cells["time"])
                 except ValueError:
                     raise bad(
-                        line, "study and trial must be integers, time a number or inf"
+                        line, f"time {cells['time']!r} is not a number (use inf for a miss)"
                     ) from None
                 if study < 0 or trial < 0:
                     raise bad(line, "study and trial must be >= 0")
                 if not time > 0:  # also nan
-                    raise bad(line, f"time must be > 0 (or inf for a miss), got {cells['time']}")
+                    raise bad(line, f"time must be > 0 or inf (a miss), got {cells['time']}")
                 key = (cells["algorithm"], cells["workload"], study, trial)
                 if key in seen:
                     raise bad(line, f"duplicate row (same algorithm, workload, study and trial "
