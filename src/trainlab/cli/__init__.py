@@ -43,21 +43,49 @@ def build_parser():
     return parser
 
 
-def _interrupted(as_program: bool) -> int:
-    """One line, exit code 130; a program exits at once (a pool's threads are not waited for,
-    its workers exit when they see this process gone)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C changes nothing now
-    print("trainlab: interrupted", file=sys.stderr)
-    if as_program:
-        import os
+_exiting = False
 
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
+
+def _interrupted(as_program: bool) -> int:
+    """One line, exit code 130. A program leaves at once: a process pool's threads would
+    otherwise wait at exit for the trials in flight."""
+    global _exiting
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C changes nothing now
+    except ValueError:  # called from the timer's thread
+        pass
+    if _exiting:
+        return INTERRUPTED
+    _exiting = True
+    sys.__stderr__.write("trainlab: interrupted\n")  # not sys.stderr: a live display may own it
+    sys.__stderr__.flush()
+    if not as_program:
+        return INTERRUPTED
+    import os
+
+    try:
+        # the line is out: what a dying pool's threads might still say goes nowhere
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+        sys.__stdout__.flush()
+        import multiprocessing
+        from multiprocessing import util
+
+        for child in multiprocessing.active_children():
+            child.terminate()  # SIGTERM: a worker dies without a word
+        util._run_finalizers(0)  # unlink the pool's semaphores (or the resource tracker warns)
+    finally:
         os._exit(INTERRUPTED)
-    return INTERRUPTED
+
+
+def _on_sigint(signum, frame) -> None:
+    """Raise KeyboardInterrupt (so a running trial is recorded as interrupted) and, in case
+    some library's bare ``except:`` swallows it, exit from a timer a moment later anyway."""
+    import threading
+
+    timer = threading.Timer(3.0, _interrupted, (True,))
+    timer.daemon = True
+    timer.start()
+    raise KeyboardInterrupt
 
 
 def main(argv=None) -> int:
@@ -65,6 +93,8 @@ def main(argv=None) -> int:
     interrupted). With ``argv=None`` it is the program (arguments from ``sys.argv``)."""
     as_program = argv is None
     try:
+        if as_program:
+            signal.signal(signal.SIGINT, _on_sigint)
         from trainlab.spec import TrainlabError
 
         try:

@@ -134,6 +134,10 @@ def run(args: argparse.Namespace) -> int:
             plan, args.store, jobs=args.jobs, threads=args.threads, executor=args.executor,
             benchmark_id=args.benchmark, on_note=lambda s: render.plain(err, s), **hooks,
         )  # fmt: skip
+    except KeyboardInterrupt:
+        if display is not None:
+            display.stop(keep=False)  # leave nothing behind but the one line
+        raise
     finally:
         if display is not None:
             display.stop()

@@ -68,6 +68,9 @@ def _demo(args: argparse.Namespace) -> int:
             on_note=lambda s: render.plain(err, s), on_start=display.start,
             on_tick=display.tick, on_trial_done=display.done,
         )  # fmt: skip
+    except KeyboardInterrupt:
+        display.stop(keep=False)  # leave nothing behind but the one line
+        raise
     finally:
         display.stop()
     con = render.console()

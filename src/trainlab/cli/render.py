@@ -180,7 +180,11 @@ class BenchmarkDisplay:
         )
         self.progress.start()
 
-    def stop(self) -> None:
+    def stop(self, keep: bool = True) -> None:
+        """Stop drawing; ``keep=False`` (Ctrl-C) leaves nothing behind."""
+        if not keep:
+            self.progress.live.transient = True
+            self.progress.console.quiet = True
         self.progress.stop()
 
     def tick(self) -> None:

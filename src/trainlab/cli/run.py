@@ -98,6 +98,11 @@ def run(args: argparse.Namespace) -> int:
             eval_every_steps=args.eval_every_steps, max_steps=args.max_steps,
             full_curve=args.full_curve, store=store, on_progress=report,
         )  # fmt: skip
+    except KeyboardInterrupt:
+        if progress is not None:
+            progress.live.transient = True  # leave nothing behind
+            progress.console.quiet = True
+        raise
     finally:
         if progress is not None:
             progress.stop()
