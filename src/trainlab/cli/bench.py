@@ -105,8 +105,8 @@ def check(args: argparse.Namespace):
     plan = common.given(args, *PLAN_DEFAULTS)
     if plan:
         raise TrainlabError(
-            f"{common.flag(plan[0])}: --resume takes the stored plan of the benchmark; drop the "
-            "plan options (or rerun the original bench command, which resumes too)"
+            f"{common.flag(plan[0])}: --resume takes the stored plan of the benchmark; drop "
+            "the plan options (rerunning the original bench command resumes too)"
         )
     if not args.store.exists():
         raise TrainlabError(f"no results store at {args.store} to resume from")

@@ -176,6 +176,8 @@ def existing_store(text: str) -> Path:
     path = store_path(text)
     if not path.exists():
         raise BadValue(f"no results store at {text} (run `trainlab run` or `trainlab bench`)")
+    if path.stat().st_size == 0:
+        raise BadValue(f"{text} is an empty file, not a results store")
     return path
 
 
@@ -223,6 +225,13 @@ def name_list(item: Callable[[str], str]) -> Callable[[str], list[str]]:
         return [item(n) for n in names]
 
     return parse
+
+
+def word(text: str) -> str:
+    """A non-empty name without spaces (checked against the data later)."""
+    if not text.strip() or any(c.isspace() for c in text.strip()):
+        raise BadValue(f"expected a name, got {text!r}")
+    return text.strip()
 
 
 def assignment(text: str) -> tuple[str, str]:

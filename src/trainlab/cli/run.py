@@ -20,7 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], type=common.assignment,
                    metavar="NAME=VALUE", help="hyperparameter (repeatable)")  # fmt: skip
     p.add_argument("--seed", type=common.seed, default=0, help="0..2**31-1")
-    p.add_argument("--variant", default=None, help="held-out variant of the workload")
+    p.add_argument(
+        "--variant", type=common.word, default=None, help="held-out variant of the workload"
+    )
     p.add_argument("--eval-every-steps", type=common.positive, default=None, metavar="N",
                    help="step mode: evaluate every N steps (deterministic)")  # fmt: skip
     p.add_argument("--max-steps", type=common.positive, default=None, metavar="N",

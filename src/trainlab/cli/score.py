@@ -79,7 +79,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--benchmark", type=common.trial_id, default=None, metavar="ID",
                    help="default: the latest")  # fmt: skip
     p.add_argument("--by", choices=("time", "steps"), default="time")
-    p.add_argument("--reference", default=None,
+    p.add_argument("--reference", type=common.word, default=None,
                    help="speedups over this algorithm (default: nadamw)")  # fmt: skip
     p.add_argument(
         "--r-max",
@@ -99,9 +99,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.times is not None:
         for name in common.given(args, "benchmark", "store"):
-            raise TrainlabError(f"{common.flag(name)} applies to a store, not to --times")
-        if args.by != "time":
-            raise TrainlabError("--by: a times file holds one kind of time; drop --by")
+            raise TrainlabError(f"{common.flag(name)} applies to a results store: --times "
+                                "scores the file instead; give one of them")  # fmt: skip
         path, records = args.times
         if args.save_times is not None and args.save_times.resolve() == path.resolve():
             raise TrainlabError("--save-times would overwrite the --times file")
