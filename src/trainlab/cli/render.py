@@ -140,16 +140,17 @@ def print_trial(con: Console, trial: dict[str, Any], evals: list) -> None:
     for name, value in sorted(hps.items()):
         table.add_row(escape(name), escape(fmt(value, ".4g")))
     con.print(table if hps else "hyperparameters: (defaults)")
-    table = Table(title="evaluations")
-    for col in ("step", "timed s", *sorted({k for e in evals for k in e.metrics}),
-                "train loss", "lr"):  # fmt: skip
-        table.add_column(escape(col), justify="right")
     names = sorted({k for e in evals for k in e.metrics})
+    extras = [
+        x for x in ("train_loss", "lr") if any(getattr(e, x, None) is not None for e in evals)
+    ]
+    table = Table(title="evaluations")
+    for col in ("step", "timed s", *names, *(x.replace("_", " ") for x in extras)):
+        table.add_column(escape(col), justify="right")
     for e in evals:
-        table.add_row(
-            str(e.step), f"{e.timed_seconds:.2f}", *(fmt(e.metrics.get(n), ".4g") for n in names),
-            fmt(getattr(e, "train_loss", None), ".4g"), fmt(getattr(e, "lr", None), ".3g"),
-        )  # fmt: skip
+        cells = [fmt(e.metrics.get(n), ".4g") for n in names]
+        cells += [fmt(getattr(e, x), ".4g") for x in extras]
+        table.add_row(str(e.step), f"{e.timed_seconds:.2f}", *cells)
     con.print(table if evals else "evaluations: none")
 
 

@@ -69,12 +69,15 @@ def check(args: argparse.Namespace):
     return workload, algorithm, hp
 
 
-def miss_hint(result, workload) -> str:
+def miss_hint(result) -> str:
     """What to try when a run misses its target (the exit code stays 0: a miss is a result)."""
-    where = "--max-steps" if result.mode == "steps" else f"the workload's budget ({workload.name})"
+    if result.mode == "steps":
+        budget = "a larger --max-steps"
+    else:
+        budget = "step mode with a larger budget (--eval-every-steps N --max-steps M)"
     return (
         f"hint: {result.status} the target; try other hyperparameters (e.g. --set "
-        f"learning_rate=...; see `trainlab list algorithms`) or a longer budget ({where})"
+        f"learning_rate=...; see `trainlab list algorithms`) or {budget}"
     )
 
 
@@ -120,6 +123,6 @@ def run(args: argparse.Namespace) -> int:
 
         print(render.summary_line(result, workload.target))
         if result.status in ("missed", "diverged"):
-            print(miss_hint(result, workload))
+            print(miss_hint(result))
         print(f"trial {result.trial_id} saved in {args.store}")
     return 1 if result.status == "failed" else 0
