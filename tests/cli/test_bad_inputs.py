@@ -6,6 +6,7 @@ The cases are generated from each option's kind (``BAD``: empty, negative, zero,
 inf, wrong type, unknown name, missing file, directory, ...), plus combinations that conflict
 or would be ignored (``EXTRA``). ``{name}`` in a value is a path of the world (``world``)."""
 
+import importlib.util
 import json
 import os
 
@@ -27,6 +28,7 @@ BAD = {
     "algorithm": ["", ",", "nope", "nope+cosine", "adamw+nope", "tiny_sgd,nope"],
     "device": ["", "bogus", "gpu", "cuda:x", "cuda:", "CPU", "cuda:999"],
     "choice": ["", "bogus"],
+    "executor": ["", "bogus", "LOCAL", *([] if importlib.util.find_spec("ray") else ["ray"])],
     "name": ["", "nope", "two words"],
     "new_store": ["", "{dir}", "{text}", "{text}/sub.db"],
     "store": ["", "{missing}", "{dir}", "{text}", "{empty}"],
@@ -86,15 +88,15 @@ OPTIONS = {
               "--studies": "count", "--seed": "seed", "--eval-every-steps": "every",
               "--max-steps": "pos", "--max-runtime": "real", "--budget-scale": "scale",
               "--benchmark": "id", "--by": "choice", "--jobs": "jobs", "--threads": "jobs",
-              "--executor": "choice", "--store": "new_store"},
+              "--executor": "executor", "--store": "new_store"},
     "score": {"--times": "times", "--benchmark": "id", "--by": "choice", "--r-max": "r_max",
               "--save-times": "writable", "--store": "store", "--reference": "name"},
     "report": {"-o": "out_dir", "--benchmark": "id", "--reference": "name", "--store": "store"},
     "targets": {"-w": "workload", "--trials": "count", "--seeds": "count", "--seed": "seed",
                 "--eval-every-steps": "every", "--max-steps": "pos", "--output": "targets",
-                "--jobs": "jobs", "--threads": "jobs", "--executor": "choice",
+                "--jobs": "jobs", "--threads": "jobs", "--executor": "executor",
                 "--store": "new_store"},
-    "demo": {"-o": "out_dir", "--jobs": "jobs", "--threads": "jobs", "--executor": "choice",
+    "demo": {"-o": "out_dir", "--jobs": "jobs", "--threads": "jobs", "--executor": "executor",
              "--store": "new_store"},
 }  # fmt: skip
 

@@ -88,6 +88,17 @@ threads = integer(1, 1024, "a number of threads")
 counts = integer(1, 1000, "a count")
 
 
+def executor(text: str) -> str:
+    """``local`` or ``ray`` (installed: a benchmark is planned in the store before it runs)."""
+    import importlib.util
+
+    if text not in ("local", "ray"):
+        raise BadValue(f"expected local or ray, got {text!r}")
+    if text == "ray" and importlib.util.find_spec("ray") is None:
+        raise BadValue("ray needs the ray package (pip install 'trainlab[ray]')")
+    return text
+
+
 def eval_every(text: str) -> int | str:
     """``N`` (a positive int) or ``auto``."""
     if text.strip() == "auto":
@@ -270,7 +281,7 @@ def add_jobs(p: argparse.ArgumentParser) -> None:
                    help="trials in parallel (default: one per core)")  # fmt: skip
     p.add_argument("--threads", type=threads, default=None, metavar="T",
                    help="torch threads per trial (default: max(1, cores // jobs))")  # fmt: skip
-    p.add_argument("--executor", choices=("local", "ray"), default="local",
+    p.add_argument("--executor", type=executor, default="local",
                    help="local process pool (default) or a Ray cluster (needs ray)")  # fmt: skip
 
 
