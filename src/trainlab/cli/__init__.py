@@ -77,6 +77,14 @@ def _interrupted(as_program: bool) -> int:
         os._exit(INTERRUPTED)
 
 
+def _describe(exc: BaseException) -> str:
+    """``[Errno 28] No space left on device: 'x'`` -> ``x: No space left on device``."""
+    strerror, filename = getattr(exc, "strerror", None), getattr(exc, "filename", None)
+    if strerror and filename:
+        return f"{filename}: {strerror}"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def _on_sigint(signum, frame) -> None:
     """Raise KeyboardInterrupt (so a running trial is recorded as interrupted) and, in case
     some library's bare ``except:`` swallows it, exit from a timer a moment later anyway."""
@@ -89,12 +97,15 @@ def _on_sigint(signum, frame) -> None:
 
 
 def main(argv=None) -> int:
-    """Run one command; returns its exit code (0 ok, 1 a failed trial, 2 bad input, 130
-    interrupted). With ``argv=None`` it is the program (arguments from ``sys.argv``)."""
+    """Run one command; returns its exit code (0 ok, 1 a failed trial or the machine failing
+    (disk, permissions), 2 bad input, 130 interrupted). With ``argv=None`` it is the program
+    (arguments from ``sys.argv``)."""
     as_program = argv is None
     try:
         if as_program:
             signal.signal(signal.SIGINT, _on_sigint)
+        import sqlite3
+
         from trainlab.spec import TrainlabError
 
         try:
@@ -109,6 +120,14 @@ def main(argv=None) -> int:
         except TrainlabError as exc:
             print(f"trainlab: error: {exc}", file=sys.stderr)
             return 2
+        except BrokenPipeError:  # `trainlab show | head`: the reader left, nothing to say
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
+        except (OSError, sqlite3.Error) as exc:  # the machine, not the input: disk, permissions
+            print(f"trainlab: error: {_describe(exc)}", file=sys.stderr)
+            return 1
     except KeyboardInterrupt:
         return _interrupted(as_program)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from trainlab.cli import common
+from trainlab.cli import argtypes, common
 from trainlab.spec import TrainlabError
 
 NAME = "bench"
@@ -26,20 +26,20 @@ PLAN_DEFAULTS: dict[str, Any] = {
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-w", "--workloads", action="append", metavar="W1,W2",
-                   type=common.name_list(common.workload_name),
+                   type=argtypes.name_list(argtypes.workload_name),
                    help="workloads (name or name:variant)")  # fmt: skip
     p.add_argument("-a", "--algorithms", action="append", metavar="A1,A2",
-                   type=common.name_list(common.algorithm_name), help="algorithms")  # fmt: skip
+                   type=argtypes.name_list(argtypes.algorithm_name), help="algorithms")  # fmt: skip
     p.add_argument("--ruleset", choices=("external", "self"), default=None,
                    help="external (default): tune N Halton points per study; "
                         "self: defaults, budget x1.5")  # fmt: skip
-    p.add_argument("--trials", type=common.counts, default=None, metavar="N",
+    p.add_argument("--trials", type=argtypes.counts, default=None, metavar="N",
                    help="trials per study (external; default 5)")  # fmt: skip
-    p.add_argument("--studies", type=common.counts, default=None, metavar="S",
+    p.add_argument("--studies", type=argtypes.counts, default=None, metavar="S",
                    help="studies, median over them (default 1)")  # fmt: skip
     p.add_argument(
         "--seed",
-        type=common.seed,
+        type=argtypes.seed,
         default=None,
         help="seed of the Halton scramble and the trials (0..2**31-1, default 0)",
     )
@@ -47,18 +47,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also run each workload's held-out variants")  # fmt: skip
     p.add_argument(
         "--eval-every-steps",
-        type=common.eval_every,
+        type=argtypes.eval_every,
         default=None,
         metavar="N|auto",
         help="step mode: evaluate every N steps (auto: each workload's own period)",
     )
-    p.add_argument("--max-steps", type=common.positive, default=None, metavar="N",
+    p.add_argument("--max-steps", type=argtypes.positive, default=None, metavar="N",
                    help="step budget (step mode)")  # fmt: skip
-    p.add_argument("--max-runtime", type=common.real(0.0), default=None, metavar="SECONDS",
+    p.add_argument("--max-runtime", type=argtypes.real(0.0), default=None, metavar="SECONDS",
                    help="timed budget of every workload (time mode)")  # fmt: skip
     p.add_argument(
         "--budget-scale",
-        type=common.real(0.0, 1000.0),
+        type=argtypes.real(0.0, 1000.0),
         default=None,
         metavar="F",
         help="multiply each workload's budget by F (quick looks; default 1)",
@@ -66,7 +66,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true",
                    help="finish the unfinished trials of a stored benchmark, from its stored plan "
                         "(default: the latest)")  # fmt: skip
-    p.add_argument("--benchmark", type=common.trial_id, default=None, metavar="ID",
+    p.add_argument("--benchmark", type=argtypes.trial_id, default=None, metavar="ID",
                    help="the benchmark to resume (implies --resume)")  # fmt: skip
     p.add_argument("--by", choices=("time", "steps"), default="time",
                    help="scores printed at the end")  # fmt: skip
@@ -88,7 +88,7 @@ def config(args: argparse.Namespace):
     if args.trials is not None and o["ruleset"] == "self":
         raise TrainlabError("--trials applies to the external ruleset (self runs defaults)")
     return BenchmarkConfig(
-        workloads=common.joined(o["workloads"]), algorithms=common.joined(o["algorithms"]),
+        workloads=argtypes.joined(o["workloads"]), algorithms=argtypes.joined(o["algorithms"]),
         ruleset=o["ruleset"], n_trials=o["trials"], n_studies=o["studies"], seed=o["seed"],
         eval_every_steps=o["eval_every_steps"], max_steps=o["max_steps"],
         max_runtime=o["max_runtime"], budget_scale=o["budget_scale"], variants=o["variants"],

@@ -12,7 +12,7 @@ import argparse
 import os
 from pathlib import Path
 
-from trainlab.cli import common
+from trainlab.cli import argtypes, common
 
 NAME = "demo"
 HELP = "a small benchmark of the four baselines, scores and report"
@@ -23,7 +23,7 @@ DEMO_TRIALS, DEMO_STUDIES, DEMO_BUDGET_SCALE = 2, 1, 0.3
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-o", "--output", type=common.output_dir,
+    p.add_argument("-o", "--output", type=argtypes.output_dir,
                    default=Path("trainlab-runs") / "demo-report", metavar="DIR")  # fmt: skip
     common.add_jobs(p)
     common.add_store(p, must_exist=False)

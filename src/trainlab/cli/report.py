@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from trainlab.cli import common
+from trainlab.cli import argtypes, common
 from trainlab.spec import TrainlabError
 
 NAME = "report"
@@ -13,11 +13,11 @@ HELP = "HTML report with plots of a benchmark"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-o", "--output", type=common.output_dir, default=Path("trainlab-report"),
+    p.add_argument("-o", "--output", type=argtypes.output_dir, default=Path("trainlab-report"),
                    metavar="DIR", help="directory of index.html and the plots")  # fmt: skip
-    p.add_argument("--benchmark", type=common.trial_id, default=None, metavar="ID",
+    p.add_argument("--benchmark", type=argtypes.trial_id, default=None, metavar="ID",
                    help="default: the latest")  # fmt: skip
-    p.add_argument("--reference", type=common.word, default=None,
+    p.add_argument("--reference", type=argtypes.word, default=None,
                    help="speedups over this algorithm (default: nadamw)")  # fmt: skip
     common.add_store(p, must_exist=True)
     common.add_json(p)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
-from trainlab.cli import common
+from trainlab.cli import argtypes, common
 from trainlab.spec import TrainlabError
 
 NAME = "run"
@@ -13,27 +13,27 @@ HELP = "train one algorithm on one workload under the timing rules"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-w", "--workload", required=True, type=common.workload_name,
+    p.add_argument("-w", "--workload", required=True, type=argtypes.workload_name,
                    help="workload name (name:variant allowed)")  # fmt: skip
-    p.add_argument("-a", "--algorithm", required=True, type=common.algorithm_name,
+    p.add_argument("-a", "--algorithm", required=True, type=argtypes.algorithm_name,
                    help="algorithm name or OPTIMIZER+SCHEDULE")  # fmt: skip
-    p.add_argument("--set", action="append", default=[], type=common.assignment,
+    p.add_argument("--set", action="append", default=[], type=argtypes.assignment,
                    metavar="NAME=VALUE", help="hyperparameter (repeatable)")  # fmt: skip
-    p.add_argument("--seed", type=common.seed, default=0, help="0..2**31-1")
+    p.add_argument("--seed", type=argtypes.seed, default=0, help="0..2**31-1")
     p.add_argument(
-        "--variant", type=common.word, default=None, help="held-out variant of the workload"
+        "--variant", type=argtypes.word, default=None, help="held-out variant of the workload"
     )
-    p.add_argument("--eval-every-steps", type=common.positive, default=None, metavar="N",
+    p.add_argument("--eval-every-steps", type=argtypes.positive, default=None, metavar="N",
                    help="step mode: evaluate every N steps (deterministic)")  # fmt: skip
-    p.add_argument("--max-steps", type=common.positive, default=None, metavar="N",
+    p.add_argument("--max-steps", type=argtypes.positive, default=None, metavar="N",
                    help="step budget (step mode)")  # fmt: skip
     p.add_argument("--full-curve", action="store_true", help="keep training after the target")
-    p.add_argument("--text-file", type=common.readable_file, default=None, metavar="FILE",
+    p.add_argument("--text-file", type=argtypes.readable_file, default=None, metavar="FILE",
                    help="charlm_gpt: train on this UTF-8 text")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--device", type=common.device, default="cpu",
+    p.add_argument("--device", type=argtypes.device, default="cpu",
                    help="cpu (default), cuda, cuda:N, mps or auto")  # fmt: skip
-    p.add_argument("--threads", type=common.threads, default=None, help="torch intra-op threads")
+    p.add_argument("--threads", type=argtypes.threads, default=None, help="torch intra-op threads")
     common.add_store(p, must_exist=False)
     common.add_json(p)
 

@@ -6,7 +6,7 @@ import argparse
 import csv
 from pathlib import Path
 
-from trainlab.cli import common
+from trainlab.cli import argtypes, common
 from trainlab.spec import TrainlabError
 
 NAME = "score"
@@ -19,10 +19,10 @@ def times_csv(text: str) -> tuple[Path, list]:
     time > 0 or inf. Returns the path and its :class:`TimeRecord` rows."""
     from trainlab.bench.scoring import CSV_COLUMNS, TimeRecord
 
-    path = common.readable_file(text)
+    path = argtypes.readable_file(text)
 
-    def bad(line: int | None, message: str) -> common.BadValue:
-        return common.BadValue(f"{path}{'' if line is None else f':{line}'}: {message}")
+    def bad(line: int | None, message: str) -> argtypes.BadValue:
+        return argtypes.BadValue(f"{path}{'' if line is None else f':{line}'}: {message}")
 
     records, seen = [], {}
     try:
@@ -76,18 +76,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--times", type=times_csv, default=None, metavar="FILE.csv",
                    help="score a CSV (algorithm,workload,study,trial,time; inf for a miss) "
                         "instead of a store")  # fmt: skip
-    p.add_argument("--benchmark", type=common.trial_id, default=None, metavar="ID",
+    p.add_argument("--benchmark", type=argtypes.trial_id, default=None, metavar="ID",
                    help="default: the latest")  # fmt: skip
     p.add_argument("--by", choices=("time", "steps"), default="time")
-    p.add_argument("--reference", type=common.word, default=None,
+    p.add_argument("--reference", type=argtypes.word, default=None,
                    help="speedups over this algorithm (default: nadamw)")  # fmt: skip
     p.add_argument(
         "--r-max",
-        type=common.real(1.0, 1e6),
+        type=argtypes.real(1.0, 1e6),
         default=4.0,
         help="upper end of the profile integral (finite, > 1; default 4)",
     )
-    p.add_argument("--save-times", type=common.writable_file, default=None, metavar="FILE.csv",
+    p.add_argument("--save-times", type=argtypes.writable_file, default=None, metavar="FILE.csv",
                    help="also write the per-trial times as CSV")  # fmt: skip
     common.add_store(p, must_exist=True, default=False)
     common.add_json(p)
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         result = compute_scores(records, r_max=args.r_max, reference=args.reference, by=args.by)
         source = str(path)
     else:
-        store_path = args.store or common.existing_store(str(DEFAULT_STORE))
+        store_path = args.store or argtypes.existing_store(str(DEFAULT_STORE))
         with common.open_existing_store(store_path) as store:
             bench = common.benchmark_record(store, args.benchmark)
             names = {t["algorithm"] for t in store.trials(benchmark_id=bench["id"])}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
-from trainlab.cli import common
+from trainlab.cli import argtypes, common
 from trainlab.spec import TrainlabError
 
 NAME = "show"
@@ -13,9 +13,9 @@ HELP = "table of recent trials (newest first), or one trial with its curve"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("id", nargs="?", type=common.trial_id, default=None, metavar="ID",
+    p.add_argument("id", nargs="?", type=argtypes.trial_id, default=None, metavar="ID",
                    help="one trial: its hyperparameters and evaluation curve")  # fmt: skip
-    p.add_argument("--limit", type=common.positive, default=None, metavar="N",
+    p.add_argument("--limit", type=argtypes.positive, default=None, metavar="N",
                    help="how many recent trials (default 30)")  # fmt: skip
     common.add_store(p, must_exist=True)
     common.add_json(p)

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from trainlab.cli import common
+from trainlab.cli import argtypes, common
 from trainlab.spec import TrainlabError
 
 NAME = "targets"
@@ -15,33 +15,33 @@ HELP = "set workload targets by tuning the four baselines"
 
 def targets_file(text: str) -> Path:
     """A targets file to merge into: writable and, if it exists, a JSON object."""
-    path = common.writable_file(text)
+    path = argtypes.writable_file(text)
     if path.exists():
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise common.BadValue(f"{text} is not a readable JSON targets file ({exc})") from None
+            raise argtypes.BadValue(f"{text} is not a readable JSON targets file ({exc})") from None
         if not isinstance(data, dict):
-            raise common.BadValue(f"{text} is not a targets file (not a JSON object)")
+            raise argtypes.BadValue(f"{text} is not a targets file (not a JSON object)")
     return path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-w", "--workloads", action="append", required=True, metavar="W1,W2",
-                   type=common.name_list(common.workload_name))  # fmt: skip
-    p.add_argument("--trials", type=common.counts, default=5, metavar="N",
+                   type=argtypes.name_list(argtypes.workload_name))  # fmt: skip
+    p.add_argument("--trials", type=argtypes.counts, default=5, metavar="N",
                    help="Halton points per baseline")  # fmt: skip
-    p.add_argument("--seeds", type=common.integer(1, 100, "a count"), default=3, metavar="K",
+    p.add_argument("--seeds", type=argtypes.integer(1, 100, "a count"), default=3, metavar="K",
                    help="reruns of the best point")  # fmt: skip
-    p.add_argument("--seed", type=common.seed, default=0, help="0..2**31-1")
+    p.add_argument("--seed", type=argtypes.seed, default=0, help="0..2**31-1")
     p.add_argument(
         "--eval-every-steps",
-        type=common.eval_every,
+        type=argtypes.eval_every,
         default=None,
         metavar="N|auto",
         help="step mode (recommended: deterministic); auto = each workload's period",
     )
-    p.add_argument("--max-steps", type=common.positive, default=None, metavar="N",
+    p.add_argument("--max-steps", type=argtypes.positive, default=None, metavar="N",
                    help="step budget override (step mode)")  # fmt: skip
     p.add_argument(
         "--output",
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from trainlab.cli import render
     from trainlab.workloads.targets import TARGETS_FILE, write_entries
 
-    workloads = common.joined(args.workloads)
+    workloads = argtypes.joined(args.workloads)
     dupes = sorted({w for w in workloads if workloads.count(w) > 1})
     if dupes:
         raise TrainlabError(f"--workloads: {dupes[0]} is listed twice")
