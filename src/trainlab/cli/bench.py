@@ -68,8 +68,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: the latest)")  # fmt: skip
     p.add_argument("--benchmark", type=argtypes.trial_id, default=None, metavar="ID",
                    help="the benchmark to resume (implies --resume)")  # fmt: skip
-    p.add_argument("--by", choices=("time", "steps"), default="time",
-                   help="scores printed at the end")  # fmt: skip
+    common.add_by(p, "what the scores printed at the end measure")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     common.add_jobs(p)
     common.add_store(p, must_exist=False)

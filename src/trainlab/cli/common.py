@@ -46,6 +46,14 @@ def add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
 
+#: what scores measure (``--by``); one place for the commands that score
+SCORE_BY = ("time", "steps")
+
+
+def add_by(p: argparse.ArgumentParser, help: str = "what the scores measure") -> None:
+    p.add_argument("--by", choices=SCORE_BY, default="time", help=f"{help} (default time)")
+
+
 def add_jobs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=argtypes.jobs, default=None, metavar="J",
                    help="trials in parallel (default: one per core)")  # fmt: skip

@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    metavar="DIR", help="directory of index.html and the plots")  # fmt: skip
     p.add_argument("--benchmark", type=argtypes.trial_id, default=None, metavar="ID",
                    help="default: the latest")  # fmt: skip
-    p.add_argument("--reference", type=argtypes.word, default=None,
+    p.add_argument("--reference", type=argtypes.word, default=None, metavar="ALGORITHM",
                    help="speedups over this algorithm (default: nadamw)")  # fmt: skip
     common.add_store(p, must_exist=True)
     common.add_json(p)

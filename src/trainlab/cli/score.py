@@ -78,8 +78,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "instead of a store")  # fmt: skip
     p.add_argument("--benchmark", type=argtypes.trial_id, default=None, metavar="ID",
                    help="default: the latest")  # fmt: skip
-    p.add_argument("--by", choices=("time", "steps"), default="time")
-    p.add_argument("--reference", type=argtypes.word, default=None,
+    common.add_by(p)
+    p.add_argument("--reference", type=argtypes.word, default=None, metavar="ALGORITHM",
                    help="speedups over this algorithm (default: nadamw)")  # fmt: skip
     p.add_argument(
         "--r-max",
