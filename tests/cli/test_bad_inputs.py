@@ -158,6 +158,10 @@ EXTRA = [
     ["targets", "-w", "tiny_blobs,tiny_blobs", "--store", "{new}"],
     ["targets", "--store", "{new}"],
     ["demo", "--json", "--store", "{new}"],
+    ["show"],  # the default store (in the world's directory) does not exist
+    ["score"],
+    ["report"],
+    ["bench", "--resume"],
     ["demo", "--store", "{new}", "extra"],
 ]
 
@@ -231,8 +235,9 @@ def test_there_are_enough_cases():
 
 
 @pytest.mark.parametrize("args", CASES)
-def test_bad_input(world, cli, args):
+def test_bad_input(world, cli, args, monkeypatch):
     root, paths = world
+    monkeypatch.chdir(root)  # default paths (store, report) land in the world, if anywhere
     args = [a.format(**paths) for a in args]
     before = snapshot(root)
     with Store(paths["db"]) as store:

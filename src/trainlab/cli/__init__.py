@@ -104,6 +104,7 @@ def main(argv=None) -> int:
     try:
         if as_program:
             signal.signal(signal.SIGINT, _on_sigint)
+        import argparse
         import sqlite3
 
         from trainlab.spec import TrainlabError
@@ -117,7 +118,7 @@ def main(argv=None) -> int:
             # not list(...): importing the submodule trainlab.cli.list rebinds that name here
             args.argv = [*(sys.argv[1:] if argv is None else argv)]
             return args.func(args)
-        except TrainlabError as exc:
+        except (TrainlabError, argparse.ArgumentTypeError) as exc:
             print(f"trainlab: error: {exc}", file=sys.stderr)
             return 2
         except BrokenPipeError:  # `trainlab show | head`: the reader left, nothing to say

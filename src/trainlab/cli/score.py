@@ -109,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
         result = compute_scores(records, r_max=args.r_max, reference=args.reference, by=args.by)
         source = str(path)
     else:
-        store_path = args.store or argtypes.existing_store(str(DEFAULT_STORE))
+        store_path = args.store or Path(DEFAULT_STORE)
+        if not store_path.is_file():
+            raise TrainlabError(f"--store: no results store at {store_path} (run `trainlab bench`)")
         with common.open_existing_store(store_path) as store:
             bench = common.benchmark_record(store, args.benchmark)
             names = {t["algorithm"] for t in store.trials(benchmark_id=bench["id"])}
