@@ -11,7 +11,7 @@ from trainlab.bench.store import Store
 from trainlab.spec import EvalRecord
 
 RUN = ["run", "-w", "tiny_blobs", "-a", "tiny_sgd", "--eval-every-steps", "5", "--max-steps",
-       "10", "--threads", "1"]  # fmt: skip
+       "10"]  # fmt: skip
 
 
 def test_version_and_help(cli):
