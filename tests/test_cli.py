@@ -33,13 +33,16 @@ def run_cli(capsys, *args):
         (["run", "-w", "digits_cnn", "-a", "adamw", "--variant", "huge"], "no variant 'huge'"),
         (
             ["run", "-w", "charlm_gpt", "-a", "adamw", "--text-file", "/no/such/file"],
-            "cannot read text file",
+            "cannot read /no/such/file",
         ),
         (
-            ["run", "-w", "digits_cnn", "-a", "adamw", "--text-file", "x.txt"],
+            ["run", "-w", "digits_cnn", "-a", "adamw", "--text-file", __file__],
             "charlm_gpt workload only",
         ),
-        (["run", "-w", "digits_cnn", "-a", "adamw", "--eval-every-steps", "0"], "N >= 1"),
+        (
+            ["run", "-w", "digits_cnn", "-a", "adamw", "--eval-every-steps", "0"],
+            "--eval-every-steps: takes N or auto",
+        ),
         (["run", "-w", "digits_cnn"], "required"),
         (["frobnicate"], "invalid choice"),
     ],
@@ -88,10 +91,13 @@ def test_list_json(capsys):
     assert lr["log"] is True and lr["low"] < lr["default"] < lr["high"]
 
 
-def test_python_dash_m_entry_point():
+@pytest.mark.parametrize("module", ["trainlab", "trainlab.cli"])
+def test_python_dash_m_entry_point(module):
     proc = subprocess.run(
-        [sys.executable, "-m", "trainlab", "run", "-w", "x", "-a", "y"],
+        [sys.executable, "-m", module, "run", "-w", "x", "-a", "y"],
         capture_output=True,
         text=True,
     )
-    assert proc.returncode == 2 and proc.stderr.startswith("trainlab: error: unknown workload")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("trainlab: error: --workload: unknown workload 'x'")
+    assert len(proc.stderr.splitlines()) == 1

@@ -187,35 +187,3 @@ def test_bench_cli_json_and_resume(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "3 already finished, ran 0" in text and "scores" in text
     assert not math.isnan(out["seconds"])
-
-
-def test_progress_display_shows_running_trials_and_outcomes(tmp_path):
-    import io
-
-    from rich.console import Console
-
-    from trainlab.bench.benchmark import _Display
-    from trainlab.spec import EvalRecord
-
-    db = tmp_path / "s.db"
-    with Store(db) as store:
-        bid, _ = store.get_or_create_benchmark("k", {})
-        tid = store.create_trial(
-            benchmark_id=bid, study=0, trial_index=1, workload="w", variant="[red]v",
-            algorithm="[bold]a", hyperparameters={}, seed=0, mode="steps", max_steps=100,
-            target_metric="accuracy", target_value=0.9, higher_is_better=1,
-        )  # fmt: skip
-        store.start_trial(tid)
-        store.add_evaluation(tid, EvalRecord(40, 1.5, {"accuracy": 0.5}))
-        rows = {t["id"]: t for t in store.trials()}
-        out = io.StringIO()
-        console = Console(file=out, width=200, force_terminal=False)
-        with _Display(store, bid, rows, 0, 1, console) as display:
-            display.tick()
-            assert list(display.lines) == [tid]
-            task = display.progress.tasks[-1]
-            assert task.completed == 40 and "accuracy 0.5" in task.fields["info"]
-            outcome = {"status": "reached", "time_to_target": 1.5, "steps_to_target": 40}
-            display.done(rows[tid], outcome)
-            assert display.lines == {}
-    assert "#1 w:[red]v / [bold]a s0 t1: reached in 1.50 s (40 steps)" in out.getvalue()

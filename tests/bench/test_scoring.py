@@ -177,7 +177,7 @@ def test_times_csv_round_trip(tmp_path):
         ("algorithm,workload,study,time\nA,w,0,1\n", "missing column(s) trial"),
         ("algorithm,workload,study,trial,time\nA,w,0,0,fast\n", "is not a number"),
         ("algorithm,workload,study,trial,time\nA,w,zero,0,1\n", "must be integers"),
-        ("algorithm,workload,study,trial,time\nA,w,0,0,-1\n", ">= 0 or inf"),
+        ("algorithm,workload,study,trial,time\nA,w,0,0,-1\n", "> 0 or inf"),
         ("algorithm,workload,study,trial,time\nA,w,0,0\n", "expected 5 fields"),
         ("algorithm,workload,study,trial,time\n", "no rows"),
     ],

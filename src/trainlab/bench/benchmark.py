@@ -30,8 +30,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
-
 from trainlab.bench import tuning
 from trainlab.bench.budgets import trial_spec
 from trainlab.bench.store import Store
@@ -325,76 +323,6 @@ def outcome_line(row: dict[str, Any], outcome: dict[str, Any]) -> str:
     return f"{describe_trial(row)}: {detail}"
 
 
-class _Display:
-    """One overall progress bar (trials done / total, ETA) plus a line per running trial."""
-
-    def __init__(
-        self, store: Store, benchmark_id: int, rows: dict[int, dict], done: int, total: int, console
-    ) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.store, self.benchmark_id, self.rows = store, benchmark_id, rows
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        )
-        self.overall = self.progress.add_task("[bold]trials", total=total, completed=done, info="")
-        self.lines: dict[int, Any] = {}
-
-    def __enter__(self) -> _Display:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def tick(self) -> None:
-        running = {
-            r["id"]: r for r in self.store.trials(benchmark_id=self.benchmark_id, status="running")
-        }
-        for trial_id in [t for t in self.lines if t not in running]:
-            self.progress.remove_task(self.lines.pop(trial_id))
-        last = self.store.latest_evaluations(running)
-        for trial_id, row in running.items():
-            budget = row["max_steps"] if row["mode"] == "steps" else row["max_runtime"]
-            if trial_id not in self.lines:
-                self.lines[trial_id] = self.progress.add_task(
-                    "  " + escape(describe_trial(row)), total=budget, info="starting"
-                )
-            record = last.get(trial_id)
-            if record is None:
-                continue
-            value = record.metrics.get(row["target_metric"], math.nan)
-            done = record.step if row["mode"] == "steps" else record.timed_seconds
-            self.progress.update(
-                self.lines[trial_id],
-                completed=min(done, budget or done),
-                info=escape(
-                    f"step {record.step}, {record.timed_seconds:.1f} s, "
-                    f"{row['target_metric']} {value:.4g} (target {row['target_value']:g})"
-                ),
-            )
-
-    def done(self, row: dict[str, Any], outcome: dict[str, Any]) -> None:
-        self.progress.advance(self.overall)
-        trial_id = row["id"]
-        if trial_id in self.lines:
-            self.progress.remove_task(self.lines.pop(trial_id))
-        self.progress.console.print(outcome_line(row, outcome), markup=False, highlight=False)
-
-
 def run_benchmark(
     config: BenchmarkConfig | None,
     store_path: str | Path,
@@ -403,9 +331,12 @@ def run_benchmark(
     threads: int | None = None,
     executor: str = "local",
     benchmark_id: int | None = None,
-    show_progress: bool = True,
-    console=None,
     on_note: Callable[[str], None] | None = None,
+    on_start: Callable[[Store, int, dict[int, dict], int], None] | None = None,
+    on_tick: Callable[[], None] | None = None,
+    on_trial_done: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
+    show_progress: bool = False,
+    console=None,
 ) -> BenchmarkRun:
     """Plan (or find) the benchmark and run its unfinished trials.
 
@@ -413,7 +344,13 @@ def run_benchmark(
     (default: ``max(1, cores // jobs)``); ``jobs=1`` runs them in this process.
 
     With ``config=None`` the benchmark ``benchmark_id`` (or the store's latest) is resumed from
-    its stored plan, without re-resolving anything."""
+    its stored plan, without re-resolving anything.
+
+    Progress goes to plain callbacks, called in this process, only when trials are left to run:
+    ``on_start(store, benchmark_id, rows_by_id, finished_before)`` before the first,
+    ``on_tick()`` about once a second while they run, ``on_trial_done(row, outcome)`` after
+    each. ``show_progress``/``console`` (deprecated, for callers not yet on the callbacks) draw
+    the command line's rich display."""
     from trainlab.bench.executors import available_cores, make_executor, threads_per_job
 
     start = time.perf_counter()
@@ -463,19 +400,25 @@ def run_benchmark(
             config.device,
         )
 
-        display = None
-        if show_progress and todo:
-            display = _Display(store, benchmark_id, rows, finished_before, len(rows), console)
+        if show_progress and console is not None and on_start is None:  # deprecated path
+            from trainlab.cli.render import BenchmarkDisplay
+
+            legacy = BenchmarkDisplay(console)
+            on_start, on_tick, on_trial_done = legacy.start, legacy.tick, legacy.done
+        else:
+            legacy = None
 
         def on_done(trial_id: int, outcome: dict[str, Any]) -> None:
-            if display is not None:
-                display.done(rows[trial_id], outcome)
+            if on_trial_done is not None:
+                on_trial_done(rows[trial_id], outcome)
 
-        if display is not None:
-            with display:
-                ex.run(todo, on_done, display.tick)
-        else:
-            ex.run(todo, on_done, None)
+        try:
+            if todo and on_start is not None:
+                on_start(store, benchmark_id, rows, finished_before)
+            ex.run(todo, on_done, on_tick if todo else None)
+        finally:
+            if legacy is not None:
+                legacy.stop()
         counts = store.status_counts(benchmark_id)
     finally:
         store.close()

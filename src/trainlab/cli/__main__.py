@@ -1,0 +1,5 @@
+"""``python -m trainlab.cli``."""
+
+from trainlab.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,170 @@
+"""``trainlab bench``: plan a benchmark (algorithms x workloads under a ruleset) and run it.
+
+``--resume`` (or ``--benchmark ID``, which implies it) finishes a stored benchmark from its
+stored plan, so it takes no plan option: giving one is an error rather than a silent no-op.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from trainlab.cli import argtypes, common
+from trainlab.spec import TrainlabError
+
+NAME = "bench"
+HELP = "run a benchmark: algorithms x workloads under a ruleset"
+
+#: options that define the plan; their defaults are applied in :func:`config` so that
+#: ``--resume`` can tell which ones were given
+PLAN_DEFAULTS: dict[str, Any] = {
+    "workloads": None, "algorithms": None, "ruleset": "external", "trials": 5, "studies": 3,
+    "seed": 0, "variants": False, "eval_every_steps": None, "max_steps": None,
+    "max_runtime": None, "budget_scale": 1.0, "targets": "tuned",
+}  # fmt: skip
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-w", "--workloads", action="append", metavar="W1,W2",
+                   type=argtypes.name_list(argtypes.workload_name),
+                   help="workloads (name or name:variant)")  # fmt: skip
+    p.add_argument("-a", "--algorithms", action="append", metavar="A1,A2",
+                   type=argtypes.name_list(argtypes.algorithm_name), help="algorithms")  # fmt: skip
+    p.add_argument("--ruleset", choices=("external", "self"), default=None,
+                   help="external (default): tune N Halton points per study; "
+                        "self: defaults, budget x1.5")  # fmt: skip
+    p.add_argument("--trials", type=argtypes.counts, default=None, metavar="N",
+                   help="trials per study (external; default 5)")  # fmt: skip
+    p.add_argument("--studies", type=argtypes.counts, default=None, metavar="S",
+                   help="studies, median over them (default 3, as AlgoPerf v0.6)")  # fmt: skip
+    p.add_argument(
+        "--seed",
+        type=argtypes.seed,
+        default=None,
+        help="seed of the Halton scramble and the trials (0..2**31-1, default 0)",
+    )
+    p.add_argument("--variants", action="store_true", default=None,
+                   help="also run each workload's held-out variants")  # fmt: skip
+    p.add_argument("--targets", type=argtypes.targets_source, default=None,
+                   metavar="tuned|class|PATH",
+                   help="target source: the committed tuned targets (default), the workloads' "
+                   "class targets, or a targets JSON file (trainlab targets -o)")  # fmt: skip
+    p.add_argument(
+        "--eval-every-steps",
+        type=argtypes.eval_every,
+        default=None,
+        metavar="N|auto",
+        help="step mode: evaluate every N steps (auto: each workload's own period)",
+    )
+    p.add_argument("--max-steps", type=argtypes.positive, default=None, metavar="N",
+                   help="step budget (step mode)")  # fmt: skip
+    p.add_argument("--max-runtime", type=argtypes.real(0.0), default=None, metavar="SECONDS",
+                   help="timed budget of every workload (time mode)")  # fmt: skip
+    p.add_argument(
+        "--budget-scale",
+        type=argtypes.real(0.0, 1000.0),
+        default=None,
+        metavar="F",
+        help="multiply each workload's budget by F (quick looks; default 1)",
+    )
+    p.add_argument("--resume", action="store_true",
+                   help="finish the unfinished trials of a stored benchmark, from its stored plan "
+                        "(default: the latest)")  # fmt: skip
+    p.add_argument("--benchmark", type=argtypes.trial_id, default=None, metavar="ID",
+                   help="the benchmark to resume (implies --resume)")  # fmt: skip
+    common.add_by(p, "what the scores printed at the end measure")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    common.add_jobs(p)
+    common.add_store(p, must_exist=False)
+    common.add_json(p)
+
+
+def config(args: argparse.Namespace):
+    """The benchmark configuration of the plan options (their defaults filled in)."""
+    from trainlab.bench.benchmark import BenchmarkConfig
+
+    o = {k: (d if getattr(args, k) is None else getattr(args, k)) for k, d in PLAN_DEFAULTS.items()}
+    if o["max_steps"] is not None and o["eval_every_steps"] is None:
+        raise TrainlabError("--max-steps applies to step mode: add --eval-every-steps N|auto")
+    if o["max_runtime"] is not None and o["eval_every_steps"] is not None:
+        raise TrainlabError("--max-runtime applies to time mode: drop --eval-every-steps")
+    if args.trials is not None and o["ruleset"] == "self":
+        raise TrainlabError("--trials applies to the external ruleset (self runs defaults)")
+    return BenchmarkConfig(
+        workloads=argtypes.joined(o["workloads"]), algorithms=argtypes.joined(o["algorithms"]),
+        ruleset=o["ruleset"], n_trials=o["trials"], n_studies=o["studies"], seed=o["seed"],
+        eval_every_steps=o["eval_every_steps"], max_steps=o["max_steps"],
+        max_runtime=o["max_runtime"], budget_scale=o["budget_scale"], variants=o["variants"],
+        targets=o["targets"],
+    )  # fmt: skip
+
+
+def check(args: argparse.Namespace):
+    """The configuration to plan, or ``None`` to resume a stored benchmark (which exists)."""
+    resume = args.resume or args.benchmark is not None
+    if not resume:
+        if not args.workloads or not args.algorithms:
+            raise TrainlabError("bench needs -w WORKLOADS and -a ALGORITHMS (or --resume)")
+        return config(args)
+    plan = common.given(args, *PLAN_DEFAULTS)
+    if plan:
+        raise TrainlabError(
+            f"{common.flag(plan[0])}: --resume takes the stored plan of the benchmark; drop "
+            "the plan options (rerunning the original bench command resumes too)"
+        )
+    if not args.store.exists():
+        raise TrainlabError(f"no results store at {args.store} to resume from")
+    with common.open_existing_store(args.store) as store:
+        common.benchmark_record(store, args.benchmark)
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    from trainlab.bench.benchmark import run_benchmark
+    from trainlab.bench.scoring import scores_from_store
+    from trainlab.bench.store import Store
+    from trainlab.cli import render
+
+    plan = check(args)
+    err = render.console(stderr=True)
+    display = None
+    if not args.json and not args.quiet:
+        display = render.BenchmarkDisplay(err)
+    hooks = {} if display is None else {
+        "on_start": display.start, "on_tick": display.tick, "on_trial_done": display.done
+    }  # fmt: skip
+    try:
+        done = run_benchmark(
+            plan, args.store, jobs=args.jobs, threads=args.threads, executor=args.executor,
+            benchmark_id=args.benchmark, on_note=lambda s: render.plain(err, s), **hooks,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        if display is not None:
+            display.stop(keep=False)  # leave nothing behind but the one line
+        raise
+    finally:
+        if display is not None:
+            display.stop()
+    try:
+        with Store(args.store) as store:
+            result, _, _ = scores_from_store(store, done.benchmark_id, by=args.by)
+    except TrainlabError:
+        result = None
+    if args.json:
+        out = done.to_json()
+        out["store"] = str(args.store)
+        out["scores"] = None if result is None else result.to_json()
+        common.print_json(out)
+        return 0
+    con = render.console()
+    what = "new" if done.created else ("resumed" if done.already_finished else "found")
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(done.counts.items()))
+    render.plain(con, f"benchmark {done.benchmark_id} ({what}, key {done.key}): {done.total} "
+                      f"trials, {done.already_finished} already finished, ran {done.ran} in "
+                      f"{done.seconds:.0f} s; {counts}")  # fmt: skip
+    if result is not None:
+        render.print_scores(result, con)
+    render.plain(con, f"store: {args.store}; see `trainlab score --store {args.store} "
+                      f"--benchmark {done.benchmark_id}` and `trainlab report --store "
+                      f"{args.store} --benchmark {done.benchmark_id} -o DIR`")  # fmt: skip
+    return 0

@@ -1,0 +1,146 @@
+"""``trainlab run``: one algorithm on one workload under the timing rules, saved in the store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from dataclasses import asdict
+
+from trainlab.cli import argtypes, common
+from trainlab.spec import OutOfRangeWarning, TrainlabError
+
+NAME = "run"
+HELP = "train one algorithm on one workload under the timing rules"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-w", "--workload", required=True, type=argtypes.workload_name,
+                   help="workload name (name:variant allowed)")  # fmt: skip
+    p.add_argument("-a", "--algorithm", required=True, type=argtypes.algorithm_name,
+                   help="algorithm name or OPTIMIZER+SCHEDULE")  # fmt: skip
+    p.add_argument("--set", action="append", default=[], type=argtypes.assignment,
+                   metavar="NAME=VALUE", help="hyperparameter (repeatable)")  # fmt: skip
+    p.add_argument("--seed", type=argtypes.seed, default=0, help="0..2**31-1")
+    p.add_argument(
+        "--variant", type=argtypes.word, default=None, help="held-out variant of the workload"
+    )
+    p.add_argument("--eval-every-steps", type=argtypes.eval_every, default=None, metavar="N|auto",
+                   help="step mode: evaluate every N steps (deterministic); auto: >= 50 "
+                   "evaluations per budget")  # fmt: skip
+    p.add_argument("--max-steps", type=argtypes.positive, default=None, metavar="N",
+                   help="step budget (step mode); also the schedule's unit: horizon 1 decays "
+                   "fully by step N")  # fmt: skip
+    p.add_argument("--full-curve", action="store_true", help="keep training after the target")
+    p.add_argument("--text-file", type=argtypes.readable_file, default=None, metavar="FILE",
+                   help="charlm_gpt: train on this UTF-8 text")  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    common.add_targets(p)
+    p.add_argument("--device", type=argtypes.device, default="cpu",
+                   help="cpu (default), cuda, cuda:N, mps or auto")  # fmt: skip
+    p.add_argument("--threads", type=argtypes.threads, default=None, help="torch intra-op threads")
+    common.add_store(p, must_exist=False)
+    common.add_json(p)
+
+
+def check(args: argparse.Namespace):
+    """Combinations, hyperparameters and the workload: everything before the store is opened.
+    Returns ``(workload, algorithm, hyperparameters, spec)``."""
+    from trainlab.bench.budgets import trial_spec
+    from trainlab.registry import get_algorithm, get_workload
+
+    if args.max_steps is not None and args.eval_every_steps is None:
+        raise TrainlabError("--max-steps applies to step mode: add --eval-every-steps N")
+    if args.variant is not None and ":" in args.workload:
+        raise TrainlabError("--variant: the workload already names a variant (name:variant)")
+    if args.text_file is not None and args.workload.split(":")[0] != "charlm_gpt":
+        raise TrainlabError("--text-file applies to the charlm_gpt workload only")
+    device = common.setup_torch(args.threads, args.device)
+    algorithm = get_algorithm(args.algorithm)
+    names = [name for name, _ in args.set]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise TrainlabError(f"--set: {dupes[0]} is set twice")
+    try:
+        # a single run may leave the tuning search space (a benchmark may not): warn, go on
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", OutOfRangeWarning)
+            hp = algorithm.search_space.validate(dict(args.set), allow_out_of_range=True)
+    except TrainlabError as exc:
+        raise TrainlabError(f"--set: {exc}") from None
+    for w in caught:
+        print(f"trainlab: warning: --set: {w.message}", file=sys.stderr)
+    options = {"device": device}
+    if args.text_file is not None:
+        options["text_file"] = str(args.text_file)
+    try:
+        workload = get_workload(args.workload, args.variant, **options)
+    except TrainlabError as exc:
+        raise TrainlabError(f"--variant: {exc}" if args.variant else str(exc)) from None
+    algorithm.check_workload(workload)
+    spec = trial_spec(workload, args.targets, eval_every_steps=args.eval_every_steps,
+                      max_steps=args.max_steps)  # fmt: skip
+    return workload, algorithm, hp, spec
+
+
+def miss_hint(result) -> str:
+    """What to try when a run misses its target (the exit code stays 0: a miss is a result)."""
+    if result.mode == "steps":
+        budget = "a larger --max-steps"
+    else:
+        budget = "step mode with a larger budget (--eval-every-steps N --max-steps M)"
+    return (
+        f"hint: {result.status} the target; try other hyperparameters (e.g. --set "
+        f"learning_rate=...; see `trainlab list algorithms`) or {budget}"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from trainlab.bench.runner import run_trial
+    from trainlab.bench.store import Store
+
+    workload, algorithm, hp, spec = check(args)
+    show = not args.json and not args.quiet
+    if args.text_file is not None and not args.json:
+        d = workload.describe()
+        print(f"{args.text_file}: {d['train_characters']:,} training characters, alphabet of "
+              f"{d['alphabet_size']} characters", file=sys.stderr)  # fmt: skip
+    progress = report = None
+    if show:
+        from trainlab.cli import render
+
+        progress, report = render.run_progress(
+            f"{workload.full_name} / {algorithm.name}", spec.target
+        )
+    store = Store(args.store)
+    try:
+        if progress is not None:
+            progress.start()
+        result = run_trial(
+            workload, algorithm, hp, args.seed, spec=spec, full_curve=args.full_curve,
+            store=store, on_progress=report, allow_out_of_range=True,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        if progress is not None:
+            progress.live.transient = True  # leave nothing behind
+            progress.console.quiet = True
+        raise
+    finally:
+        if progress is not None:
+            progress.stop()
+        store.close()
+    if args.json:
+        out = result.to_json()
+        out["target"] = {"metric": spec.target.metric, "value": spec.target.value,
+                         "source": spec.source}  # fmt: skip
+        out["evals"] = [asdict(e) for e in result.evals]
+        out["store"] = str(args.store)
+        common.print_json(out)
+    else:
+        from trainlab.cli import render
+
+        print(render.summary_line(result, spec))
+        if result.status in ("missed", "diverged"):
+            print(miss_hint(result))
+        print(f"trial {result.trial_id} saved in {args.store}")
+    return 1 if result.status == "failed" else 0
