@@ -32,7 +32,7 @@ from trainlab.bench.store import Store
 def measure(config: BenchmarkConfig, jobs: int, threads: int | None, root: Path) -> dict:
     db = root / f"jobs{jobs}.db"
     start = time.perf_counter()
-    run = run_benchmark(config, db, jobs=jobs, threads=threads, show_progress=False)
+    run = run_benchmark(config, db, jobs=jobs, threads=threads)
     wall = time.perf_counter() - start
     with Store(db) as store:
         trials = store.trials(benchmark_id=run.benchmark_id)

@@ -14,6 +14,7 @@ import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import torch
@@ -57,6 +58,25 @@ class Target:
 
     def describe(self) -> str:
         return f"{self.metric} {'>=' if self.higher_is_better else '<='} {self.value:g}"
+
+
+class TrialStatus(StrEnum):
+    """Where a trial is: ``pending`` (planned) -> ``running`` -> one of the finished outcomes.
+
+    ``reached`` met the target; ``missed`` spent its budget without; ``diverged`` hit a NaN or
+    infinite loss (scored as a miss, not a crash); ``failed`` raised (the algorithm's error).
+    Members are strings, so they compare equal to what the store holds."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    REACHED = "reached"
+    MISSED = "missed"
+    DIVERGED = "diverged"
+    FAILED = "failed"
+
+
+UNFINISHED = frozenset({TrialStatus.PENDING, TrialStatus.RUNNING})
+FINISHED = frozenset(set(TrialStatus) - UNFINISHED)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ def config(**kw):
 
 def test_run_score_and_rerun_runs_nothing(tmp_path):
     db = tmp_path / "s.db"
-    run = run_benchmark(config(), db, jobs=1, threads=1, show_progress=False)
+    run = run_benchmark(config(), db, jobs=1, threads=1)
     assert run.created and run.total == run.ran == 2 * 2 + 2 and run.already_finished == 0
     with Store(db) as store:
         trials = store.trials(benchmark_id=run.benchmark_id)
@@ -34,18 +34,18 @@ def test_run_score_and_rerun_runs_nothing(tmp_path):
         result, _, _ = scores_from_store(store, run.benchmark_id, by="steps")
     assert set(result.algorithms) == {"tiny_sgd", "tiny_selftuned"}
     assert max(result.scores.values()) == 1.0  # somebody was fastest on the only workload
-    again = run_benchmark(config(), db, jobs=1, threads=1, show_progress=False)
+    again = run_benchmark(config(), db, jobs=1, threads=1)
     assert (again.benchmark_id, again.created, again.ran) == (run.benchmark_id, False, 0)
     # another configuration is another benchmark in the same store
     other = run_benchmark(
-        config(seed=5, algorithms=["tiny_sgd"]), db, jobs=1, threads=1, show_progress=False
+        config(seed=5, algorithms=["tiny_sgd"]), db, jobs=1, threads=1
     )
     assert other.benchmark_id != run.benchmark_id and other.created
 
 
 def test_step_mode_is_reproducible_across_benchmarks(tmp_path):
-    a = run_benchmark(config(), tmp_path / "a.db", jobs=1, threads=1, show_progress=False)
-    b = run_benchmark(config(), tmp_path / "b.db", jobs=1, threads=1, show_progress=False)
+    a = run_benchmark(config(), tmp_path / "a.db", jobs=1, threads=1)
+    b = run_benchmark(config(), tmp_path / "b.db", jobs=1, threads=1)
     assert a.key == b.key
     with Store(tmp_path / "a.db") as sa, Store(tmp_path / "b.db") as sb:
         ta, tb = sa.trials(), sb.trials()
@@ -58,7 +58,7 @@ def test_step_mode_is_reproducible_across_benchmarks(tmp_path):
 
 def test_resume_runs_exactly_the_unfinished_trials(tmp_path):
     db = tmp_path / "s.db"
-    first = run_benchmark(config(), db, jobs=1, threads=1, show_progress=False)
+    first = run_benchmark(config(), db, jobs=1, threads=1)
     with Store(db) as store:
         trials = store.trials(benchmark_id=first.benchmark_id)
         # pretend the process was killed: one trial mid-run (with a stale evaluation), one
@@ -75,7 +75,7 @@ def test_resume_runs_exactly_the_unfinished_trials(tmp_path):
                 "VALUES (?, 999, 1.0, '{}')", (trials[1]["id"],)
         )
         before = {t["id"]: t for t in store.trials(benchmark_id=first.benchmark_id)}
-    run = run_benchmark(None, db, jobs=1, threads=1, show_progress=False)  # --resume (the latest)
+    run = run_benchmark(None, db, jobs=1, threads=1)  # --resume (the latest)
     assert run.benchmark_id == first.benchmark_id and run.ran == 2
     with Store(db) as store:
         after = {t["id"]: t for t in store.trials(benchmark_id=first.benchmark_id)}
@@ -94,7 +94,6 @@ def test_a_crashing_algorithm_fails_and_the_benchmark_goes_on(tmp_path):
     db = tmp_path / "s.db"
     run = run_benchmark(
         config(algorithms=["tiny_crash", "tiny_sgd"], n_studies=1), db, jobs=1, threads=1,
-        show_progress=False,
     )
     with Store(db) as store:
         trials = store.trials(benchmark_id=run.benchmark_id)
@@ -109,7 +108,7 @@ def test_variants_run_alongside_and_time_mode_budgets(tmp_path):
         workloads=["tiny_blobs"], algorithms=["tiny_sgd"], n_trials=1, n_studies=1,
         variants=True, max_runtime=0.3, ruleset="self",
     )  # fmt: skip
-    run = run_benchmark(cfg, db, jobs=1, threads=1, show_progress=False)
+    run = run_benchmark(cfg, db, jobs=1, threads=1)
     with Store(db) as store:
         trials = store.trials(benchmark_id=run.benchmark_id)
     assert sorted(t["variant"] for t in trials) == ["", "mlp"]

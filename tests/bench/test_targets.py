@@ -59,7 +59,7 @@ def test_the_budget_sets_the_schedule_and_the_cadence():
 def test_set_target_procedure(tmp_path, monkeypatch):
     entry = set_target(
         "tiny_blobs", n_trials=2, n_seeds=3, store_path=tmp_path / "s.db", jobs=1, threads=1,
-        eval_every_steps=5, max_steps=30, show_progress=False, log=lambda s: None,
+        eval_every_steps=5, max_steps=30, log=lambda s: None,
     )  # fmt: skip
     reruns = entry["reruns"]
     assert len(reruns) == 3 and len({r["seed"] for r in reruns}) == 3

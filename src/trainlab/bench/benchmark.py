@@ -33,11 +33,10 @@ from typing import Any
 from trainlab.bench import tuning
 from trainlab.bench.budgets import trial_spec
 from trainlab.bench.store import Store
-from trainlab.spec import TrainlabError, WorkloadSpec
+from trainlab.spec import UNFINISHED, TrainlabError, WorkloadSpec
 from trainlab.workloads.targets import check_source
 
 FINGERPRINT_VERSION = 2  # 2: trial specs (eval period, step hint, target source)
-UNFINISHED = ("pending", "running")
 
 
 @dataclass
@@ -335,8 +334,6 @@ def run_benchmark(
     on_start: Callable[[Store, int, dict[int, dict], int], None] | None = None,
     on_tick: Callable[[], None] | None = None,
     on_trial_done: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
-    show_progress: bool = False,
-    console=None,
 ) -> BenchmarkRun:
     """Plan (or find) the benchmark and run its unfinished trials.
 
@@ -349,8 +346,7 @@ def run_benchmark(
     Progress goes to plain callbacks, called in this process, only when trials are left to run:
     ``on_start(store, benchmark_id, rows_by_id, finished_before)`` before the first,
     ``on_tick()`` about once a second while they run, ``on_trial_done(row, outcome)`` after
-    each. ``show_progress``/``console`` (deprecated, for callers not yet on the callbacks) draw
-    the command line's rich display."""
+    each (the command line draws its display with them)."""
     from trainlab.bench.executors import available_cores, make_executor, threads_per_job
 
     start = time.perf_counter()
@@ -400,25 +396,13 @@ def run_benchmark(
             config.device,
         )
 
-        if show_progress and console is not None and on_start is None:  # deprecated path
-            from trainlab.cli.render import BenchmarkDisplay
-
-            legacy = BenchmarkDisplay(console)
-            on_start, on_tick, on_trial_done = legacy.start, legacy.tick, legacy.done
-        else:
-            legacy = None
-
         def on_done(trial_id: int, outcome: dict[str, Any]) -> None:
             if on_trial_done is not None:
                 on_trial_done(rows[trial_id], outcome)
 
-        try:
-            if todo and on_start is not None:
-                on_start(store, benchmark_id, rows, finished_before)
-            ex.run(todo, on_done, on_tick if todo else None)
-        finally:
-            if legacy is not None:
-                legacy.stop()
+        if todo and on_start is not None:
+            on_start(store, benchmark_id, rows, finished_before)
+        ex.run(todo, on_done, on_tick if todo else None)
         counts = store.status_counts(benchmark_id)
     finally:
         store.close()

@@ -33,7 +33,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from trainlab.spec import TrainlabError
+from trainlab.spec import FINISHED, TrainlabError
 
 #: called with (trial_id, outcome) when a trial ends; outcome has at least ``status``
 OnDone = Callable[[int, dict[str, Any]], None]
@@ -160,7 +160,7 @@ def _fail(store_path: str, trial_id: int, error: str) -> dict[str, Any]:
     from trainlab.bench.store import Store
 
     with Store(store_path) as store:
-        if store.trial(trial_id)["status"] not in ("reached", "missed", "diverged", "failed"):
+        if store.trial(trial_id)["status"] not in FINISHED:
             store.finish_trial(trial_id, status="failed", error=error)
     return {"trial_id": trial_id, "status": "failed", "error": error}
 
@@ -302,7 +302,7 @@ class LocalExecutor:
                     started = [t for t in in_flight.values() if statuses[t] == "running"]
                     for trial_id in in_flight.values():
                         status = statuses[trial_id]
-                        if status in ("reached", "missed", "diverged", "failed"):
+                        if status in FINISHED:
                             on_done(trial_id, {"trial_id": trial_id, "status": status})
                         elif status == "running" and len(started) == 1:
                             message = (

@@ -21,10 +21,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from trainlab.spec import EvalRecord, Target, TrainlabError, WorkloadSpec
+from trainlab.spec import FINISHED, EvalRecord, Target, TrainlabError, WorkloadSpec
 
 DEFAULT_STORE = Path("trainlab-runs") / "trainlab.db"
-FINISHED = ("reached", "missed", "diverged", "failed")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS benchmarks (
@@ -189,8 +188,11 @@ class Store:
                 "SELECT * FROM benchmarks WHERE id = ?", (benchmark_id,)
             ).fetchone()
         if row is None:
-            what = f"benchmark {benchmark_id}" if benchmark_id is not None else "any benchmark"
-            raise TrainlabError(f"the store {self.path} has no {what}")
+            if benchmark_id is None:
+                raise TrainlabError(
+                    f"the store {self.path} has no benchmarks yet (run `trainlab bench` first)"
+                )
+            raise TrainlabError(f"the store {self.path} has no benchmark {benchmark_id}")
         return {**dict(row), "config": json.loads(row["config"])}
 
     # -- trials -------------------------------------------------------------------------------
@@ -324,7 +326,7 @@ class Store:
         the target (None when no trial reached it)."""
         rows = self.conn.execute(
             "SELECT workload, variant, algorithm, study, COUNT(*) AS trials, "
-            f"SUM(status IN ({', '.join(repr(s) for s in FINISHED)})) AS finished, "
+            f"SUM(status IN ({', '.join(repr(str(s)) for s in sorted(FINISHED))})) AS finished, "
             "SUM(status = 'reached') AS reached, "
             "MIN(CASE WHEN status = 'reached' THEN time_to_target END) AS time_to_target, "
             "MIN(CASE WHEN status = 'reached' THEN steps_to_target END) AS steps_to_target "

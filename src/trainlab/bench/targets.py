@@ -99,11 +99,11 @@ def set_target(
     max_steps: int | None = None,
     seed: int = 0,
     executor: str = "local",
-    show_progress: bool = True,
-    console=None,
     log: Callable[[str], None] = print,
+    **callbacks: Any,
 ) -> dict[str, Any]:
-    """Run the procedure for one workload and return its targets-file entry."""
+    """Run the procedure for one workload and return its targets-file entry. ``callbacks``
+    (``on_start``, ``on_tick``, ``on_trial_done``) go to each :func:`run_benchmark`."""
     from trainlab.registry import get_workload
 
     if n_seeds < 1:
@@ -128,7 +128,7 @@ def set_target(
             hyperparameters=held, **common,
         ),
         store_path, jobs=jobs, threads=threads, executor=executor,
-        show_progress=show_progress, console=console,
+        **callbacks,
     )  # fmt: skip
     tune = run_benchmark(
         BenchmarkConfig(
@@ -136,7 +136,7 @@ def set_target(
             seed=seed, hyperparameters=held, **common,
         ),
         store_path, jobs=jobs, threads=threads, executor=executor,
-        show_progress=show_progress, console=console,
+        **callbacks,
     )  # fmt: skip
     with Store(store_path) as store:
         trials = [
@@ -161,7 +161,7 @@ def set_target(
             hyperparameters={best["algorithm"]: best["hyperparameters"]}, **common,
         ),
         store_path, jobs=jobs, threads=threads, executor=executor,
-        show_progress=show_progress, console=console,
+        **callbacks,
     )  # fmt: skip
     with Store(store_path) as store:
         reruns = store.trials(benchmark_id=rerun.benchmark_id)

@@ -79,13 +79,21 @@ def run(args: argparse.Namespace) -> int:
     err = render.console(stderr=True)
     command = "trainlab " + " ".join(shlex.quote(a) for a in (args.argv or []))
     entries = {}
+    displays = None if args.json else _Displays(err)
+    hooks = {} if displays is None else {
+        "on_start": displays.start, "on_tick": displays.tick, "on_trial_done": displays.done
+    }  # fmt: skip
     for workload in workloads:
-        entry = set_target(
-            workload, n_trials=args.trials, n_seeds=args.seeds, store_path=args.store,
-            jobs=args.jobs, threads=args.threads, eval_every_steps=args.eval_every_steps,
-            max_steps=args.max_steps, seed=args.seed, executor=args.executor,
-            show_progress=not args.json, console=err, log=lambda s: render.plain(err, s),
-        )  # fmt: skip
+        try:
+            entry = set_target(
+                workload, n_trials=args.trials, n_seeds=args.seeds, store_path=args.store,
+                jobs=args.jobs, threads=args.threads, eval_every_steps=args.eval_every_steps,
+                max_steps=args.max_steps, seed=args.seed, executor=args.executor,
+                log=lambda s: render.plain(err, s), **hooks,
+            )  # fmt: skip
+        finally:
+            if displays is not None:
+                displays.stop()
         entry["command"] = command
         entries[workload] = entry
         # written after each workload, so a long run keeps what it finished
@@ -101,3 +109,31 @@ def run(args: argparse.Namespace) -> int:
         )
     print(f"written to {output}")
     return 0
+
+
+class _Displays:
+    """A fresh progress display for each of the procedure's benchmarks (defaults, tuning,
+    reruns), the previous one closed when the next starts."""
+
+    def __init__(self, err) -> None:
+        self.err, self.current = err, None
+
+    def start(self, *args) -> None:
+        from trainlab.cli import render
+
+        self.stop()
+        self.current = render.BenchmarkDisplay(self.err)
+        self.current.start(*args)
+
+    def tick(self) -> None:
+        if self.current is not None:
+            self.current.tick()
+
+    def done(self, row, outcome) -> None:
+        if self.current is not None:
+            self.current.done(row, outcome)
+
+    def stop(self) -> None:
+        if self.current is not None:
+            self.current.stop()
+            self.current = None
