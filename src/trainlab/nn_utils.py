@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -44,3 +45,22 @@ def soft_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
     tensor([1.3863, 1.3863])
     """
     return -(targets * F.log_softmax(logits, dim=-1)).sum(-1)
+
+
+def shuffled_batches(
+    pool: Tensor, batch_size: int, generator: torch.Generator, epochs: int | None = None
+) -> Iterator[Tensor]:
+    """Rows of ``pool`` in batches of ``batch_size``, reshuffled every pass (endless unless
+    ``epochs`` is given); the last partial batch of a pass is dropped, so every batch is full.
+    The permutation is drawn on the CPU with ``generator`` and moved to ``pool``'s device.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> [b.tolist() for b in shuffled_batches(torch.arange(5), 2, g, epochs=1)]
+    [[4, 0], [1, 3]]
+    """
+    passes = 0
+    while epochs is None or passes < epochs:
+        order = pool[torch.randperm(len(pool), generator=generator).to(pool.device)]
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            yield order[start : start + batch_size]
+        passes += 1

@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from trainlab.nn_utils import shuffled_batches
+
 
 class TrainlabError(Exception):
     """An error the user caused (bad name, bad value, unreadable file): the CLI prints one line
@@ -377,14 +379,12 @@ class Workload(ABC):
         if len(pool) == 0:
             raise ValueError("cannot draw batches from an empty subset")
         gen = torch.Generator().manual_seed(int(seed))
-        while True:
-            order = pool[torch.randperm(len(pool), generator=gen)]
-            for start in range(0, len(order) - batch_size + 1, batch_size):
-                yield self.get_examples(order[start : start + batch_size])
-            if len(order) < batch_size:  # subset smaller than one batch: sample with repeats
-                yield self.get_examples(
-                    pool[torch.randint(len(pool), (batch_size,), generator=gen)]
-                )
+        if len(pool) < batch_size:  # subset smaller than one batch: sample with repeats
+            while True:
+                rows = pool[torch.randint(len(pool), (batch_size,), generator=gen)]
+                yield self.get_examples(rows)
+        for rows in shuffled_batches(pool, batch_size, gen):
+            yield self.get_examples(rows)
 
     def fresh_batches(self, batch_size: int, seed: int) -> Iterator[Batch]:
         """Endless batches of newly generated examples (``generative`` workloads only)."""

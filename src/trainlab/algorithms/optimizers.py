@@ -31,6 +31,7 @@ from trainlab.algorithms.recipe import (
     adam_betas,
     add_optimizer,
 )
+from trainlab.algorithms.schedule_parts import CONSTANT
 from trainlab.optim import LAMB, Adan, DAdaptAdam, DoG, Lion, Prodigy
 from trainlab.registry import register_algorithm
 from trainlab.spec import Param, SearchSpace
@@ -189,10 +190,6 @@ for _part in (LION, ADAN, LAMB_PART):
 # --------------------------------------------------------------------------------------------
 # Self-tuning recipes
 
-# DoG's paper runs at a constant multiplier; a table entry "constant" is used when another
-# module provides one, else this private part
-_CONSTANT = SchedulePart("constant", SearchSpace(), lambda step, total, hp: 1.0, "constant")
-
 COMMON_FIXED = {"batch_size": "auto", "label_smoothing": 0.0, "horizon": 1.0}
 # no warmup: DoG's first steps are already tiny (r_eps) and grow with the distance travelled
 DOG_FIXED = {"learning_rate": 1.0, "reps_rel": 1e-6, "weight_decay": 0.0, "warmup_fraction": 0.0}
@@ -227,8 +224,8 @@ def _self_tuning(
 
 @register_algorithm("dog")
 def dog_algorithm() -> Recipe:
-    schedule = SCHEDULES.get("constant", _CONSTANT)
-    return _self_tuning("dog", DOG, schedule, DOG_FIXED)
+    # DoG's paper runs at a constant multiplier
+    return _self_tuning("dog", DOG, CONSTANT, DOG_FIXED)
 
 
 @register_algorithm("prodigy")

@@ -37,7 +37,7 @@ def _after_warmup(schedule, **fixed):
     return factor
 
 
-add_schedule(
+CONSTANT = add_schedule(
     SchedulePart(
         "constant",
         SearchSpace((WARMUP,)),

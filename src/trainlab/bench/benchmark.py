@@ -69,7 +69,7 @@ class BenchmarkConfig:
     targets: str = "tuned"
 
     def __post_init__(self) -> None:
-        if self.ruleset not in (*tuning.RULESETS, "fixed"):
+        if self.ruleset not in tuning.ALL_RULESETS:
             raise TrainlabError(
                 f"unknown ruleset {self.ruleset!r}; choose one of {', '.join(tuning.RULESETS)}"
             )

@@ -25,7 +25,10 @@ from typing import Any
 
 from trainlab.spec import Algorithm, SearchSpace, TrainlabError
 
+#: the rulesets a user benchmarks under; ``fixed`` (given hyperparameters, once per study) is
+#: target setting's, see :func:`fixed_point`
 RULESETS = ("external", "self")
+ALL_RULESETS = (*RULESETS, "fixed")
 #: the budget multiplier of the self-tuning ruleset (the design's 1.5; AlgoPerf v0.5 uses 3)
 SELF_TUNING_BUDGET = 1.5
 

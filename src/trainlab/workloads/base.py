@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from trainlab.nn_utils import evaluating, shuffled_batches, soft_cross_entropy
 from trainlab.spec import Batch, Workload
 
 
@@ -44,11 +45,8 @@ def pool_batches(inputs: Tensor, targets: Tensor, batch_size: int, seed: int) ->
     """Endless reshuffled passes over a pool of generated examples (``fresh_batches``); their
     indices are -1: they are not in the training split."""
     gen = torch.Generator().manual_seed(int(seed))
-    while True:
-        order = torch.randperm(len(inputs), generator=gen).to(inputs.device)
-        for start in range(0, len(order) - batch_size + 1, batch_size):
-            rows = order[start : start + batch_size]
-            yield Batch(inputs[rows], targets[rows], torch.full((batch_size,), -1))
+    for rows in shuffled_batches(torch.arange(len(inputs), device=inputs.device), batch_size, gen):
+        yield Batch(inputs[rows], targets[rows], torch.full((batch_size,), -1))
 
 
 @dataclasses.dataclass
@@ -116,12 +114,8 @@ class TensorWorkload(Workload):
 
     def evaluate(self, model: nn.Module, split: str = "valid") -> dict[str, float]:
         x, y = self.splits.split(split)
-        was_training = model.training
-        model.eval()
-        try:
+        with evaluating(model):
             outputs = self._outputs_in_chunks(model, x)
-        finally:
-            model.train(was_training)
         return self.metrics(torch.cat(outputs), y)
 
     def metrics(self, outputs: Tensor, targets: Tensor) -> dict[str, float]:
@@ -142,7 +136,7 @@ class ClassificationWorkload(TensorWorkload):
         soft_targets: Tensor | None = None,
     ) -> Tensor:
         if soft_targets is not None:
-            return -(soft_targets * F.log_softmax(outputs, dim=-1)).sum(-1)
+            return soft_cross_entropy(outputs, soft_targets)
         return F.cross_entropy(
             outputs, batch.targets, reduction="none", label_smoothing=label_smoothing
         )

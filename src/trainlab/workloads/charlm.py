@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from trainlab.nn_utils import soft_cross_entropy
 from trainlab.registry import register_workload
 from trainlab.spec import Batch, Target, TrainlabError
 from trainlab.workloads import corpus
@@ -216,7 +217,7 @@ class CharLM(ClassificationWorkload):
     ) -> Tensor:
         b, t, v = outputs.shape
         if soft_targets is not None:
-            per_token = -(soft_targets * F.log_softmax(outputs, dim=-1)).sum(-1)
+            per_token = soft_cross_entropy(outputs, soft_targets)
         else:
             per_token = F.cross_entropy(
                 outputs.reshape(b * t, v), batch.targets.reshape(b * t),

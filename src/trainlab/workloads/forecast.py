@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from trainlab.nn_utils import shuffled_batches
 from trainlab.registry import register_workload
 from trainlab.spec import Batch, Target
 from trainlab.workloads.base import RegressionWorkload, Splits, cached_arrays, seeded_model
@@ -134,7 +135,6 @@ class Forecast(RegressionWorkload):
             if self.input_noise:
                 x = x + self.input_noise * torch.randn(x.shape, generator=gen)
             x, y = x.to(self.device), y.to(self.device)
-            order = torch.randperm(len(x), generator=gen).to(self.device)
-            for start in range(0, len(order) - batch_size + 1, batch_size):
-                rows = order[start : start + batch_size]
+            rows_of_chunk = torch.arange(len(x), device=self.device)
+            for rows in shuffled_batches(rows_of_chunk, batch_size, gen, epochs=1):
                 yield Batch(x[rows], y[rows], torch.full((batch_size,), -1))
