@@ -23,7 +23,6 @@ from torch import Tensor, nn
 
 from trainlab.algorithms._common import derived_seed
 from trainlab.algorithms.baselines import NADAMW
-from trainlab.algorithms.controllers import extend_state
 from trainlab.algorithms.recipe import SCHEDULES, Recipe, SchedulePart
 from trainlab.methods.weight_averaging import (
     EMA,
@@ -67,11 +66,13 @@ class EMAAlgorithm(_AveragingRecipe):
             "ema", "NAdamW + cosine, evaluated with an EMA of the weights", SCHEDULES["cosine"]
         )
 
-    def init(self, workload: Workload, model: nn.Module, hp: dict[str, Any], seed: int) -> EMAState:
-        state = super().init(workload, model, hp, seed)
-        decay = 1.0 - state.hp["one_minus_ema_decay"]
-        ema = EMA(model, decay=decay, warmup=bool(state.hp["ema_warmup"]))
-        return extend_state(state, EMAState, ema=ema)
+    state_type = EMAState
+
+    def make_state(
+        self, workload: Workload, model: nn.Module, hp: dict[str, Any], seed: int, /, **fields: Any
+    ) -> EMAState:
+        ema = EMA(model, decay=1.0 - hp["one_minus_ema_decay"], warmup=bool(hp["ema_warmup"]))
+        return super().make_state(workload, model, hp, seed, ema=ema, **fields)
 
     def update(self, state: EMAState, batch: Batch, step: int) -> Tensor:
         loss = super().update(state, batch, step)
@@ -140,18 +141,21 @@ class SWAAlgorithm(_AveragingRecipe):
             SWA_SCHEDULE,
         )
 
-    def init(self, workload: Workload, model: nn.Module, hp: dict[str, Any], seed: int) -> SWAState:
-        state = super().init(workload, model, hp, seed)
-        bs = self.batch_size(workload, state.hp)
-        return extend_state(
-            state,
-            SWAState,
+    state_type = SWAState
+
+    def make_state(
+        self, workload: Workload, model: nn.Module, hp: dict[str, Any], seed: int, /, **fields: Any
+    ) -> SWAState:
+        bs = self.batch_size(workload, hp)
+        return super().make_state(
+            workload, model, hp, seed,
             swa=SWA(model),
-            swa_start=swa_start_step(self.total_steps(workload, state.hp), state.hp),
-            swa_every=state.hp["swa_every"] or max(1, workload.train_size // bs),
+            swa_start=swa_start_step(self.total_steps(workload, hp), hp),
+            swa_every=hp["swa_every"] or max(1, workload.train_size // bs),
             has_batchnorm=has_batchnorm(model),
             bn_batches=workload.batches(bs, derived_seed(seed, 7)),
-        )
+            **fields,
+        )  # fmt: skip
 
     def update(self, state: SWAState, batch: Batch, step: int) -> Tensor:
         loss = super().update(state, batch, step)

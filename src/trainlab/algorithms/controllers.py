@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -51,12 +51,6 @@ def _no_factor(step: int, total: int, hp: dict[str, Any]) -> float:
 #: hyperparameters and a factor that fails loudly if anything ever builds a schedule from it
 #: (the recipes below return ``None`` from ``build_scheduler``).
 CONTROLLER = SchedulePart("controller", SearchSpace(), _no_factor, "lr set by a controller")
-
-
-def extend_state(state: TrainState, cls: type, **more: Any) -> Any:
-    """``state`` (from ``Recipe.init``) as its typed subclass ``cls`` with the fields ``more``:
-    how a recipe adds typed state without re-writing ``Recipe.init``."""
-    return cls(**{f.name: getattr(state, f.name) for f in fields(state)}, **more)
 
 
 class ControlledRecipe(Recipe):
@@ -100,14 +94,15 @@ class AutoLRSRecipe(ControlledRecipe):
             fixed=defaults,
         )
 
-    def init(
-        self, workload: Workload, model: nn.Module, hp: dict[str, Any], seed: int
+    state_type = AutoLRSState
+
+    def make_state(
+        self, workload: Workload, model: nn.Module, hp: dict[str, Any], seed: int, /, **fields: Any
     ) -> AutoLRSState:
-        state = super().init(workload, model, hp, seed)
         tau = max(self.min_tau, round(self.tau_fraction * workload.step_hint))
         controller = AutoLRS(
             model,
-            state.optimizer,
+            fields["optimizer"],
             self.lr_min,
             self.lr_max,
             tau=tau,
@@ -115,9 +110,8 @@ class AutoLRSRecipe(ControlledRecipe):
             tau_max=self.tau_growth * tau,
             seed=seed,
         )
-        return extend_state(
-            state, AutoLRSState, controller=controller, eval_model=copy.deepcopy(model)
-        )
+        return super().make_state(workload, model, hp, seed, controller=controller,
+                                  eval_model=copy.deepcopy(model), **fields)  # fmt: skip
 
     def update(self, state: AutoLRSState, batch: Batch, step: int) -> Tensor:
         controller = state.controller
@@ -186,11 +180,11 @@ class AccelATRecipe(ControlledRecipe):
         )
         self.search_space = self.search_space.merged(ACCELAT_SPACE)
 
-    def init(
-        self, workload: Workload, model: nn.Module, hp: dict[str, Any], seed: int
+    state_type = AccelATState
+
+    def make_state(
+        self, workload: Workload, model: nn.Module, hp: dict[str, Any], seed: int, /, **fields: Any
     ) -> AccelATState:
-        state = super().init(workload, model, hp, seed)
-        hp = state.hp
         n = workload.train_size
         gen = torch.Generator().manual_seed(int(seed) + 7919)  # not the stream's own generator
         order = torch.randperm(n, generator=gen)
@@ -205,17 +199,19 @@ class AccelATRecipe(ControlledRecipe):
                 self.total_steps(workload, hp) // self.min_checks,
             ),
         )
-        controller = AccelAT(state.optimizer, factor=hp["reduce_factor"], threshold=hp["threshold"])
-        return extend_state(
-            state,
-            AccelATState,
+        controller = AccelAT(
+            fields["optimizer"], factor=hp["reduce_factor"], threshold=hp["threshold"]
+        )
+        return super().make_state(
+            workload, model, hp, seed,
             controller=controller,
             holdout=workload.get_examples(holdout),
             train_indices=train_indices,
             epoch_steps=epoch_steps,
             batch_size=batch_size,
             seed=seed,
-        )
+            **fields,
+        )  # fmt: skip
 
     def select_data(self, state: AccelATState, stream):
         # the runner's stream covers the whole training split; train on the rest of it only
