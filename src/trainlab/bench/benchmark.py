@@ -294,6 +294,9 @@ class BenchmarkRun:
     counts: dict[str, int]
     seconds: float
     notes: list[str] = field(default_factory=list)
+    #: untimed evaluation seconds / wall seconds over the benchmark's finished trials (None
+    #: before any finished): what the fine evaluation cadence costs
+    eval_share: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -404,6 +407,7 @@ def run_benchmark(
             on_start(store, benchmark_id, rows, finished_before)
         ex.run(todo, on_done, on_tick if todo else None)
         counts = store.status_counts(benchmark_id)
+        eval_share = store.eval_share(benchmark_id)
     finally:
         store.close()
     return BenchmarkRun(
@@ -416,4 +420,5 @@ def run_benchmark(
         counts=counts,
         seconds=time.perf_counter() - start,
         notes=notes,
+        eval_share=eval_share,
     )

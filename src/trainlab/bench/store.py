@@ -320,6 +320,16 @@ class Store:
         ).fetchall()
         return {r["status"]: int(r["n"]) for r in rows}
 
+    def eval_share(self, benchmark_id: int) -> float | None:
+        """Untimed evaluation seconds as a fraction of wall seconds, over a benchmark's
+        finished trials (``None`` when none has finished)."""
+        row = self.conn.execute(
+            "SELECT SUM(eval_seconds) AS e, SUM(wall_seconds) AS w FROM trials "
+            "WHERE benchmark_id = ? AND wall_seconds > 0",
+            (benchmark_id,),
+        ).fetchone()
+        return None if not row["w"] else float(row["e"]) / float(row["w"])
+
     def studies(self, benchmark_id: int) -> list[dict[str, Any]]:
         """One row per (workload, variant, algorithm, study) of a benchmark: its trial count,
         how many are finished and reached the target, and its fastest time and step count to

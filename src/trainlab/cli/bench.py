@@ -162,6 +162,9 @@ def run(args: argparse.Namespace) -> int:
     render.plain(con, f"benchmark {done.benchmark_id} ({what}, key {done.key}): {done.total} "
                       f"trials, {done.already_finished} already finished, ran {done.ran} in "
                       f"{done.seconds:.0f} s; {counts}")  # fmt: skip
+    if done.eval_share is not None:
+        render.plain(con, f"untimed evaluation: {100 * done.eval_share:.1f} % of the trials' "
+                          "wall time")  # fmt: skip
     if result is not None:
         render.print_scores(result, con)
     render.plain(con, f"store: {args.store}; see `trainlab score --store {args.store} "

@@ -71,7 +71,9 @@ def _demo(args: argparse.Namespace) -> int:
         result, _, _ = scores_from_store(store, done.benchmark_id)
     render.print_scores(result, con)
     index = build_report(args.store, args.output, done.benchmark_id)
+    share = 100 * (done.eval_share or 0.0)
     render.plain(con, f"benchmark {done.benchmark_id}: {done.total} trials "
-                      f"({done.ran} run now, {done.seconds:.0f} s)")  # fmt: skip
+                      f"({done.ran} run now, {done.seconds:.0f} s); untimed evaluation "
+                      f"{share:.1f} % of the trials' wall time")  # fmt: skip
     render.plain(con, f"report: {index}")
     return 0
