@@ -114,16 +114,25 @@ def trials_table(trials: list[dict[str, Any]], title: str) -> Table:
             "steps to target", "best", "timed s", "wall s")  # fmt: skip
     for col in cols:
         table.add_column(col)
+    flagged = 0
     for t in trials:
         workload = t["workload"] + (f":{t['variant']}" if t["variant"] else "")
         best = "-"
         if t["best_metric"] is not None:
             best = f"{t.get('target_metric') or ''} {t['best_metric']:.4g}".strip()
+        status = t["status"]
+        if t.get("contended"):
+            status, flagged = f"{status} !", flagged + 1
         table.add_row(
             str(t["id"]), escape(workload), escape(t["algorithm"]), str(t["seed"]), t["mode"],
-            t["status"], fmt(t["time_to_target"], ".2f"), fmt(t["steps_to_target"]),
-            escape(best), fmt(t["timed_seconds"], ".1f"), fmt(t["wall_seconds"], ".1f"),
+            status, fmt(t["time_to_target"], ".2f"), fmt(t["steps_to_target"]), escape(best),
+            fmt(t["timed_seconds"], ".1f"), fmt(t["wall_seconds"], ".1f"),
         )  # fmt: skip
+    if flagged:
+        table.caption = (
+            f"! {flagged} trial(s) ran under heavy CPU contention: their wall-clock times are "
+            "inflated; compare them --by cpu-time or --by steps"
+        )
     return table
 
 
@@ -135,7 +144,24 @@ def print_trial(con: Console, trial: dict[str, Any], evals: list) -> None:
                f"{trial['mode']} mode, status {trial['status']}")  # fmt: skip
     if trial.get("target_value") is not None:
         sign = ">=" if trial.get("higher_is_better") else "<="
-        plain(con, f"target: {metric} {sign} {trial['target_value']:g}")
+        source = trial.get("target_source") or "class"
+        if trial["mode"] == "steps":
+            cadence = f"every {fmt(trial.get('eval_every_steps'))} of {trial['max_steps']} steps"
+        else:
+            cadence = (f"every {fmt(trial.get('eval_period'), '.3g')} s of "
+                       f"{fmt(trial.get('max_runtime'))} s")  # fmt: skip
+        plain(con, f"target: {metric} {sign} {trial['target_value']:g} ({source} target); "
+                   f"evaluated {cadence}; step_hint {fmt(trial.get('step_hint'))}")  # fmt: skip
+    measures = [("time", "time_to_target", ".2f", " s"), ("cpu time", "cpu_time_to_target",
+                 ".2f", " s"), ("steps", "steps_to_target", "", ""),
+                ("FLOPs", "flops_to_target", ".3g", "")]  # fmt: skip
+    got = [f"{name} {fmt(trial.get(key), spec)}{unit}" for name, key, spec, unit in measures
+           if trial.get(key) is not None]  # fmt: skip
+    if got:
+        plain(con, "to target: " + ", ".join(got))
+    if trial.get("contended"):
+        plain(con, "! heavy CPU contention was detected during this trial: its wall-clock time "
+                   "is inflated (cpu time and steps are not)")  # fmt: skip
     hps = trial.get("hyperparameters") or {}
     table = Table(title="hyperparameters")
     table.add_column("name")
