@@ -24,7 +24,12 @@ Printed, for each measure (wall ``time_to_target``, ``cpu_time_to_target``,
 ``steps_to_target``, ``flops_to_target``): per algorithm, the median over its trials of the
 paired ratio B/A; over all trials, the median ratio; and Kendall's tau between the algorithms'
 median values in A and in B (1: the same ranking). The same for A'/A (drift). Then how many
-trials each run flagged ``contended``, and the goal line. Only ratios measured in this one run
+trials each run flagged ``contended``, and the goal line. Last, a calibration that needs no
+runner: the CPU and wall seconds of a fixed piece of work (``--calibrate`` steps of a plain
+AdamW loop on the workload's model, one thread) beside the hogs over the same work alone,
+alternated three times: how much the machine itself charges extra CPU time under contention
+(cache and TLB refills after each switch, a shared physical core behind the virtual ones), a
+floor that no CPU-time measure can get under on that machine. Only ratios measured in this one run
 are printed, never absolute thresholds. Goal: the robust measure (CPU time to target) moves
 < 10 % where wall time to target moves > 50 %.
 
@@ -36,6 +41,7 @@ evaluation past the target overshoots it by fewer steps. Their ratio shows how m
                                     [--algorithms adamw,nadamw,lion,heavyball] [--target 0.72]
                                     [--max-runtime 6] [--step-hint 1500] [--budget-scale 1]
                                     [--targets SOURCE] [--hogs N] [--no-interleave] [--keep DIR]
+                                    [--calibrate 1000]
 """
 
 from __future__ import annotations
@@ -51,6 +57,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+import torch.nn.functional as F
 from scipy.stats import kendalltau
 
 from trainlab.bench.benchmark import BenchmarkConfig, run_benchmark
@@ -104,6 +112,43 @@ def run(config: BenchmarkConfig, db: Path, hogs: int) -> dict:
         "contended": sum(bool(t["contended"]) for t in trials),
         "reached": sum(t["status"] == "reached" for t in trials),
     }
+
+
+def calibrate(workload_name: str, steps: int, hogs: int, repeats: int = 3) -> tuple[float, float]:
+    """Median ratios (CPU, wall) of a fixed plain training loop beside ``hogs`` busy processes
+    over the same loop alone, alternated ``repeats`` times."""
+    workload = get_workload(workload_name)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    model = workload.init_model(0)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    x, y = workload.splits.x_train[:128], workload.splits.y_train[:128]
+
+    def work() -> tuple[float, float]:
+        c0, t0 = time.process_time(), time.perf_counter()
+        for _ in range(steps):
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return time.process_time() - c0, time.perf_counter() - t0
+
+    try:
+        work()  # warm-up
+        cpu, wall = [], []
+        for _ in range(repeats):
+            quiet = work()
+            procs = start_hogs(hogs)
+            try:
+                time.sleep(1.0)
+                busy = work()
+            finally:
+                stop_hogs(procs)
+            cpu.append(busy[0] / quiet[0])
+            wall.append(busy[1] / quiet[1])
+    finally:
+        torch.set_num_threads(threads)
+    return statistics.median(cpu), statistics.median(wall)
 
 
 def _value(trial: dict, measure: str) -> float | None:
@@ -170,6 +215,9 @@ def main() -> None:
         "--targets", default=None, help="class|tuned|PATH instead of --target/--max-runtime"
     )
     parser.add_argument("--keep", type=Path, default=None, help="keep the stores in this folder")
+    parser.add_argument(
+        "--calibrate", type=int, default=1000, help="steps of the fixed-work calibration (0: none)"
+    )
     args = parser.parse_args()
     cores = available_cores()
     hogs = cores if args.hogs is None else args.hogs
@@ -252,6 +300,12 @@ def main() -> None:
         print(
             f"CPU time to target moved {abs(cpu - 1) * 100:.1f} % where wall time to target moved "
             f"{abs(wall - 1) * 100:.1f} % (goal: < 10 % where wall > 50 %)"
+        )
+    if args.calibrate and hogs:
+        cpu_ratio, wall_ratio = calibrate(args.workload, args.calibrate, hogs)
+        print(
+            f"calibration, {args.calibrate} plain steps beside {hogs} hogs / alone (median of 3): "
+            f"CPU x{cpu_ratio:.3f}, wall x{wall_ratio:.3f} (the machine's own CPU-time floor)"
         )
 
 
