@@ -217,7 +217,11 @@ def main() -> None:
     print(
         f"mnist1d_mlp, {args.steps} steps x {args.repeats} repeats, batch {batch_size}, "
         f"torch threads {torch.get_num_threads()}"
-        + (f", Lightning {L.__version__}" if L is not None else ", Lightning not installed")
+        + (
+            f", Lightning {L.__version__}"
+            if L is not None
+            else ", no Lightning arm" + ("" if args.lightning else " (--no-lightning)")
+        )
     )
 
     def report(label: str, arm: list[float], goal: str = "") -> float:
