@@ -220,7 +220,8 @@ def main() -> None:
         + (
             f", Lightning {L.__version__}"
             if L is not None
-            else ", no Lightning arm" + ("" if args.lightning else " (--no-lightning)")
+            else ", no Lightning arm"
+            + (" (not installed)" if args.lightning else " (--no-lightning)")
         )
     )
 
