@@ -130,8 +130,8 @@ def _lr_of(state: Any) -> float | None:
     return float(optimizer.param_groups[0]["lr"])
 
 
-#: the training loss is summed on the device every step (a NaN or inf stays in the sum) and the
-#: sum is read to the host, a device sync, only every this many steps and before each evaluation
+#: the training losses are summed every step (a NaN or inf stays in the sum); the sum is checked,
+#: a device sync on an accelerator, only every this many steps and before each evaluation
 NONFINITE_CHECK_EVERY = 16
 
 
@@ -229,7 +229,10 @@ def run_trial(
     step_seconds: list[float] = []
     last_eval: EvalRecord | None = None
     eval_model = None
-    loss_sum = torch.zeros((), device=workload.device)
+    # a NaN or inf stays in a sum: on an accelerator the sum lives on the device (no sync per
+    # step); on the CPU reading the loss is cheaper (~0.7 us) than a tensor op (~3 us)
+    on_host = workload.device.type == "cpu"
+    loss_sum: Any = 0.0 if on_host else torch.zeros((), device=workload.device)
     flops = (0.0, 0.0)
     try:
         # untimed: one-time warm-up, the model (and the data, already in memory)
@@ -255,7 +258,10 @@ def run_trial(
             t0 = clock()
             batch = next(batches)
             loss = algorithm.update(state, batch, step)
-            loss_sum.add_(loss)
+            if on_host:
+                loss_sum += float(loss)
+            else:
+                loss_sum.add_(loss)
             sync()
             t1 = clock()
             cpu_now = cpu_clock()
@@ -373,6 +379,6 @@ def run_trial(
     return result
 
 
-def _finite(value: torch.Tensor) -> bool:
-    """Whether a 0-d tensor is finite; reads it to the host (a device sync)."""
-    return bool(torch.isfinite(value))
+def _finite(value: Any) -> bool:
+    """Whether a number or 0-d tensor is finite; reads a tensor to the host (a device sync)."""
+    return math.isfinite(float(value))
