@@ -9,7 +9,13 @@ import torch
 from fakes import FakeClock, ScriptedAlgorithm, ScriptedWorkload
 
 from trainlab.bench import runner
-from trainlab.bench.measures import flops_to, is_contended, longest_slow_stretch, step_flops
+from trainlab.bench.measures import (
+    ReferenceClock,
+    flops_to,
+    is_contended,
+    longest_slow_stretch,
+    step_flops,
+)
 from trainlab.bench.runner import run_trial
 from trainlab.registry import algorithm_names, get_algorithm, get_workload
 from trainlab.spec import Algorithm
@@ -30,7 +36,8 @@ def test_cpu_time_to_target_counts_cpu_seconds_of_the_timed_sections():
     clock = FakeClock()
     w = ScriptedWorkload(clock, [0.0, 0.95])
     a = ScriptedAlgorithm(clock)
-    r = run_trial(w, a, clock=clock, cpu_clock=FakeCPU(clock, 0.5), count_flops=False)
+    r = run_trial(w, a, clock=clock, cpu_clock=FakeCPU(clock, 0.5), count_flops=False,
+                  calibrate=False)  # fmt: skip
     assert r.status == "reached"
     # half a core throughout: CPU seconds are half the timed seconds, to the target and in all
     assert r.cpu_time_to_target == pytest.approx(0.5 * r.time_to_target)
@@ -114,3 +121,66 @@ def test_test_metrics_come_from_the_model_as_evaluated(name, monkeypatch):
     assert r.status in ("reached", "missed"), r.error
     assert [e.step for e in r.evals] == [10, 20]
     assert len(prepared) == 3 and tested == [prepared[-1]]
+
+
+def test_reference_clock_divides_each_stretch_by_the_mean_reference():
+    ref = ReferenceClock(0.01)
+    assert ref.advance(1.0, 0.01) == pytest.approx(100.0)  # 1 s at 10 ms a reference step
+    # the machine slows 2x: the next second of CPU is worth half as many reference steps
+    # (divided by the mean of the two measurements around it: 15 ms)
+    assert ref.advance(2.0, 0.02) == pytest.approx(100.0 + 1.0 / 0.015)
+    assert ref.advance(4.0, 0.02) == pytest.approx(100.0 + 1.0 / 0.015 + 2.0 / 0.02)
+    assert ref.spread == pytest.approx(2.0)
+    assert is_contended([0.01] * 100, 1.0, 1.0, threads=2, reference_spread=ref.spread)
+
+
+class Machine:
+    """A fake machine whose every instruction slows by ``factor`` (a busy SMT sibling)."""
+
+    factor = 1.0
+
+
+class SlowingWorkload(ScriptedWorkload):
+    """Its reference step (a plain forward and backward) costs ``ref_cost`` x the slowdown."""
+
+    ref_cost = 0.02
+
+    def __init__(self, clock, machine, script):
+        super().__init__(clock, script)
+        self.machine = machine
+
+    def mean_loss(self, model, batch, label_smoothing=0.0):
+        self.clock.advance(self.ref_cost * self.machine.factor)
+        return super().mean_loss(model, batch, label_smoothing)
+
+
+class SlowingAlgorithm(ScriptedAlgorithm):
+    def __init__(self, clock, machine, slow_from: int | None):
+        super().__init__(clock)
+        self.machine, self.slow_from = machine, slow_from
+
+    def update(self, state, batch, step):
+        if self.slow_from is not None and step >= self.slow_from:
+            self.machine.factor = 2.0
+        self.clock.advance(self.step_cost * (self.machine.factor - 1.0))
+        return super().update(state, batch, step)
+
+
+@pytest.mark.parametrize("slow_from", [None, 0, 25])
+def test_reference_steps_cancel_a_slower_machine(slow_from):
+    """Every instruction twice as slow (from the start, or from step 25): CPU time to target
+    doubles (or nearly), reference steps to target stay those of the quiet machine."""
+    runner._warmed_up.clear()
+    clock, machine = FakeClock(), Machine()
+    w = SlowingWorkload(clock, machine, [0.0] * 5 + [0.95])
+    a = SlowingAlgorithm(clock, machine, slow_from)
+    a.init_cost = a.prepare_cost = 0.0
+    r = run_trial(w, a, clock=clock, cpu_clock=FakeCPU(clock, 1.0), count_flops=False)
+    assert r.status == "reached"
+    # quiet: 0.1 s steps over 0.02 s reference steps: 5 reference steps per step. A change of
+    # speed between two measurements is split between them (their mean), so the stretch around
+    # it is off by up to a third; one stretch of about seven: within 10 %, where the CPU time
+    # is off by up to 100 %
+    assert r.ref_steps_to_target == pytest.approx(5 * r.steps_to_target, rel=0.1)
+    if slow_from == 0:
+        assert r.cpu_time_to_target == pytest.approx(0.2 * r.steps_to_target)

@@ -23,7 +23,7 @@ def make(script=(), **algo):
 
 def test_timed_untimed_split_adds_up():
     clock, w, a = make()
-    r = run_trial(w, a, clock=clock, count_flops=False)
+    r = run_trial(w, a, clock=clock, count_flops=False, calibrate=False)
     # 10 s of budget at 0.1 s/step; evaluation every 1 s of timed training
     assert r.status == "missed"
     # timed = init + steps + prepare_for_eval calls during training, exactly; the run ended on
@@ -38,16 +38,16 @@ def test_timed_untimed_split_adds_up():
     assert r.timed_seconds + r.eval_seconds + r.other_seconds == pytest.approx(r.wall_seconds)
     assert r.wall_seconds == pytest.approx(clock.now - 100.0)
     # a second trial in the same process skips the warm-up
-    r2 = run_trial(w, a, clock=clock, count_flops=False)
+    r2 = run_trial(w, a, clock=clock, count_flops=False, calibrate=False)
     assert r2.other_seconds == pytest.approx(w.build_cost)
 
 
 def test_flop_counting_is_untimed_and_leaves_the_trial_unchanged():
     clock, w, a = make(script=[0.0, 0.0, 0.95])
-    plain = run_trial(w, a, clock=clock, count_flops=False)
+    plain = run_trial(w, a, clock=clock, count_flops=False, calibrate=False)
     runner._warmed_up.clear()
     clock, w, a = make(script=[0.0, 0.0, 0.95])
-    counted = run_trial(w, a, clock=clock)
+    counted = run_trial(w, a, clock=clock, calibrate=False)
     assert counted.timed_seconds == pytest.approx(plain.timed_seconds)
     assert counted.steps_to_target == plain.steps_to_target
     # the throwaway step costs a model build, an init and two updates: all outside the clock

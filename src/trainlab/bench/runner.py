@@ -33,7 +33,13 @@ from typing import Any
 
 import torch
 
-from trainlab.bench.measures import flops_to, is_contended, step_flops
+from trainlab.bench.measures import (
+    ReferenceClock,
+    ReferenceStep,
+    flops_to,
+    is_contended,
+    step_flops,
+)
 from trainlab.spec import Algorithm, EvalRecord, Workload, WorkloadSpec
 
 Clock = Callable[[], float]
@@ -63,6 +69,10 @@ class TrialResult:
     #: FLOPs of the steady-state step, and to the target (see bench.measures)
     flops_per_step: float | None = None
     flops_to_target: float | None = None
+    #: CPU time to the target in units of the reference step (see bench.measures), and the
+    #: median reference step (CPU seconds)
+    ref_steps_to_target: float | None = None
+    reference_step_seconds: float | None = None
     #: heavy CPU contention was detected during the trial
     contended: bool = False
     test_metrics: dict[str, float] | None = None
@@ -147,6 +157,7 @@ def run_trial(
     max_runtime: float | None = None,
     full_curve: bool = False,
     count_flops: bool = True,
+    calibrate: bool = True,
     clock: Clock = time.perf_counter,
     cpu_clock: Clock = time.process_time,
     store: Any = None,
@@ -164,7 +175,9 @@ def run_trial(
     raises :class:`~trainlab.spec.HyperparameterError` before anything runs;
     ``allow_out_of_range`` accepts values outside a range, for a single exploratory run). With
     a ``store``, the trial row (created unless ``trial_id`` is given) and every evaluation are
-    committed as they happen. ``count_flops`` measures FLOPs on a throwaway step (untimed).
+    committed as they happen. ``count_flops`` measures FLOPs on a throwaway step and
+    ``calibrate`` times a reference step beside the trial (both untimed; see
+    :mod:`trainlab.bench.measures`).
     """
     hp = algorithm.search_space.validate(hp, allow_out_of_range=allow_out_of_range)
     if spec is None:
@@ -241,6 +254,10 @@ def run_trial(
         if count_flops:
             flops = step_flops(workload, algorithm, hp, seed, batch_size)
             result.flops_per_step = flops[1]
+        reference = reference_clock = None
+        if calibrate:
+            reference = ReferenceStep(workload, workload.batch_size_hint, cpu_clock, sync)
+            reference_clock = ReferenceClock(reference.measure())
         torch.manual_seed(seed)
         model = workload.init_model(seed)
         stream = workload.batches(batch_size, seed)
@@ -292,6 +309,8 @@ def run_trial(
                 prepared_at = step
                 if not step_mode and timed > budget_time:
                     break
+                if reference_clock is not None:
+                    ref_steps = reference_clock.advance(cpu, reference.measure())
                 t0 = clock()
                 metrics = workload.evaluate(eval_model, "valid")
                 eval_total += clock() - t0
@@ -312,6 +331,8 @@ def run_trial(
                 if result.time_to_target is None and target.is_met(metrics):
                     result.time_to_target, result.steps_to_target = timed, step
                     result.cpu_time_to_target = cpu
+                    if reference_clock is not None:
+                        result.ref_steps_to_target = ref_steps
                     if count_flops:
                         result.flops_to_target = flops_to(step, *flops)
                     if not full_curve:
@@ -349,9 +370,15 @@ def run_trial(
     result.cpu_seconds = cpu
     result.eval_seconds = eval_total
     result.n_evals = len(result.evals)
+    spread = 1.0
+    if reference_clock is not None:
+        result.reference_step_seconds = statistics.median(reference_clock.references)
+        spread = reference_clock.spread
     if step_seconds:
         result.median_step_seconds = statistics.median(step_seconds)
-        result.contended = is_contended(step_seconds, timed, cpu, torch.get_num_threads())
+        result.contended = is_contended(
+            step_seconds, timed, cpu, torch.get_num_threads(), reference_spread=spread
+        )
     result.wall_seconds = clock() - wall_start
     if store is not None:
         store.finish_trial(
@@ -367,6 +394,8 @@ def run_trial(
             best_metric=result.best_metric,
             cpu_seconds=result.cpu_seconds,
             cpu_time_to_target=result.cpu_time_to_target,
+            ref_steps_to_target=result.ref_steps_to_target,
+            reference_step_seconds=result.reference_step_seconds,
             median_step_seconds=result.median_step_seconds,
             flops_per_step=result.flops_per_step,
             flops_to_target=result.flops_to_target,

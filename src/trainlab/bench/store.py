@@ -85,6 +85,8 @@ ADDED_COLUMNS = (
     # measures beside wall-clock time-to-target
     ("trials", "cpu_seconds", "REAL"),
     ("trials", "cpu_time_to_target", "REAL"),
+    ("trials", "ref_steps_to_target", "REAL"),
+    ("trials", "reference_step_seconds", "REAL"),
     ("trials", "median_step_seconds", "REAL"),
     ("trials", "flops_per_step", "REAL"),
     ("trials", "flops_to_target", "REAL"),
@@ -256,7 +258,7 @@ class Store:
         if fields.get("status") not in FINISHED:
             raise ValueError(f"finish_trial needs a final status, got {fields.get('status')!r}")
         fields["finished"] = time.time()
-        for key in ("time_to_target", "cpu_time_to_target", "best_metric"):
+        for key in ("time_to_target", "cpu_time_to_target", "ref_steps_to_target", "best_metric"):
             if key in fields:
                 fields[key] = _finite_or_none(fields[key])
         if "test_metrics" in fields and fields["test_metrics"] is not None:
