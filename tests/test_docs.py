@@ -8,11 +8,13 @@ the example plugin of ``tests/plugin_example`` (see ``test_plugin.py``) on ``PYT
 temporary working directory, and must exit with its expected code and print no traceback.
 The commands are rewritten to a tiny budget first:
 
-* every command that has ``--store`` gets ``--store <tmp>/runs.db`` (one store for all);
+* every command that has ``--store`` gets ``--store <tmp>/runs.db`` (one store for all), but
+  ``score --times FILE``, which scores a file instead;
 * ``run``, ``bench``: ``--targets class`` unless a target source is given; step mode,
   ``--eval-every-steps 5 --max-steps 20`` (replacing any budget: ``--eval-every-steps``,
   ``--max-steps``, ``--max-runtime`` and ``--budget-scale`` are dropped first); ``--quiet``;
-  ``--threads 1`` (and ``--jobs 1`` for ``bench``); ``bench``: ``--trials 1 --studies 2``;
+  ``--threads 1`` (and ``--jobs 1`` for ``bench``); ``bench``: ``--studies 2`` and, unless
+  ``--ruleset self``, ``--trials 1``;
 * ``targets``: ``--trials 1 --seeds 1``, the same step budget, ``--jobs 1 --threads 1``;
 * placeholders: ``ID`` becomes ``1`` (the first trial), ``A`` and ``B`` become ``1`` and ``2``
   (the first two benchmarks);
@@ -159,12 +161,13 @@ def rewrite(command: Command, store: Path) -> list[str]:
     if name in ("run", "bench"):
         argv = _drop(argv, "--quiet", value=False) + ["--quiet"]
     if name == "bench":
-        argv = _drop(argv, "--trials", "--studies", "--jobs") + ["--trials", "1", "--studies", "2"]
-        argv += ["--jobs", "1"]
+        argv = _drop(argv, "--trials", "--studies", "--jobs") + ["--studies", "2", "--jobs", "1"]
+        if _value(argv, "--ruleset") != "self":  # self-tuning takes no --trials
+            argv += ["--trials", "1"]
     if name == "targets":
         argv = _drop(argv, "--trials", "--seeds", "--jobs") + ["--trials", "1", "--seeds", "1"]
         argv += ["--jobs", "1"]
-    if name not in ("list",):
+    if name != "list" and not _has(argv, "--times"):  # score --times reads a file, not a store
         argv = _drop(argv, "--store") + ["--store", str(store)]
     return argv
 
