@@ -1,0 +1,1 @@
+"""An example trainlab plugin: one workload and one optimizer (see docs/architecture.md)."""
