@@ -172,13 +172,9 @@ def read_times_csv(path: str | Path) -> list[TimeRecord]:
                     raise TrainlabError(
                         f"{path}:{line_no}: time must be >= 0 or inf, got {cells['time']}"
                     )
-                contended = "contended" in header and row[header.index("contended")].strip()
-                records.append(
-                    TimeRecord(
-                        cells["algorithm"], cells["workload"], study, trial, value,
-                        contended not in ("", "0", False),
-                    )  # fmt: skip
-                )
+                flag = row[header.index("contended")].strip() if "contended" in header else ""
+                a, w = cells["algorithm"], cells["workload"]
+                records.append(TimeRecord(a, w, study, trial, value, flag not in ("", "0")))
     except OSError as exc:
         raise TrainlabError(f"cannot read {path}: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, csv.Error) as exc:
