@@ -59,9 +59,10 @@ def study_matrix(
 
 
 def medians(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Median over the first ``counts[...]`` entries of the last axis (``inf`` for none);
-    of an even number, the mean of the two middle values."""
-    ordered = np.sort(values, axis=-1)
+    """Median over the first ``counts[...]`` entries of the last axis (the rest is padding;
+    ``inf`` for a count of 0); of an even number, the mean of the two middle values."""
+    slot = np.arange(values.shape[-1])
+    ordered = np.sort(np.where(slot < counts[..., None], values, np.inf), axis=-1)
     n = np.maximum(counts, 1)[..., None]
     low = np.take_along_axis(ordered, (n - 1) // 2, axis=-1)[..., 0]
     high = np.take_along_axis(ordered, n // 2, axis=-1)[..., 0]
@@ -77,9 +78,6 @@ def resampled_medians(
     safe = np.maximum(counts, 1)[None, ..., None]
     picks = np.floor(rng.random(shape) * safe).astype(np.int64)
     drawn = np.take_along_axis(np.broadcast_to(values, shape), picks, axis=-1)
-    # slots beyond a cell's study count are padding: push them past the median's order statistics
-    slot = np.arange(values.shape[-1])
-    drawn = np.where(slot < counts[None, ..., None], drawn, np.inf)
     return medians(drawn, np.broadcast_to(counts, shape[:-1]))
 
 
