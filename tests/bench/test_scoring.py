@@ -217,8 +217,15 @@ def _store_with_results(path):
                 time_to_target=t, steps_to_target=steps,
             )  # fmt: skip
         store.create_trial(
-            benchmark_id=bid, study=1, trial_index=0, workload="w", variant="", algorithm="A",
-            hyperparameters={}, seed=9, mode="time",
+            benchmark_id=bid,
+            study=1,
+            trial_index=0,
+            workload="w",
+            variant="",
+            algorithm="A",
+            hyperparameters={},
+            seed=9,
+            mode="time",
         )  # fmt: skip  (pending: not scored)
     return bid
 
@@ -272,3 +279,133 @@ def test_score_errors(tmp_path, capsys):
     _store_with_results(db)
     assert main(["score", "--store", str(db), "--benchmark", "42"]) == 2
     assert "no benchmark 42" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# Trial rows -> records, and the rules that mutation testing showed untested
+
+
+def row(algorithm="A", workload="w", study=0, trial_index=0, status="reached", **columns):
+    """A store trial row as :meth:`Store.trials` returns it (only the columns scoring reads)."""
+    base = {"id": 100 + (trial_index or 0), "algorithm": algorithm, "workload": workload,
+            "variant": "", "study": study, "trial_index": trial_index, "status": status,
+            "time_to_target": None, "robust_time_to_target": None, "steps_to_target": None,
+            "flops_to_target": None}  # fmt: skip
+    return {**base, **columns}
+
+
+def test_records_from_trial_rows_by_hand():
+    rows = [
+        row(study=0, trial_index=0, time_to_target=2.5),
+        row(study=2, trial_index=1, time_to_target=4.0, variant="v", contended=1),
+        row(study=1, trial_index=2, status="missed", time_to_target=1.0),  # a time, not reached
+        row(study=1, trial_index=3, status="diverged"),
+        row(study=1, trial_index=4, status="failed"),
+        row(study=3, trial_index=None, id=7, time_to_target=9.0),
+        row(study=None, trial_index=5, time_to_target=6.0),  # no study: study 0
+        row(study=1, trial_index=6, status="pending"),
+        row(study=1, trial_index=7, status="running", time_to_target=0.5),
+    ]
+    assert records_from_trials(rows) == [
+        TimeRecord("A", "w", 0, 0, 2.5),
+        TimeRecord("A", "w:v", 2, 1, 4.0, contended=True),
+        TimeRecord("A", "w", 1, 2, INF),
+        TimeRecord("A", "w", 1, 3, INF),
+        TimeRecord("A", "w", 1, 4, INF),
+        TimeRecord("A", "w", 3, 7, 9.0),
+        TimeRecord("A", "w", 0, 5, 6.0),
+    ]
+    # studies 0 {2.5, 6.0} -> 2.5, 1 (all misses) -> inf, 3 -> 9: the median is 9
+    r = compute_scores(records_from_trials(rows), n_boot=0)
+    assert r.study_times["A"]["w"] == {0: 2.5, 1: INF, 3: 9.0}
+    assert r.times["A"]["w"] == 9.0 and r.study_times["A"]["w:v"] == {2: 4.0}
+
+
+@pytest.mark.parametrize(
+    "by, expected",
+    [("time", 3.0), ("robust-time", 3.5), ("steps", 40.0), ("flops", 7e12)],
+)
+def test_each_measure_reads_its_own_column(by, expected):
+    trial = row(time_to_target=3.0, robust_time_to_target=3.5, steps_to_target=40,
+                flops_to_target=7e12)  # fmt: skip
+    assert [r.time for r in records_from_trials([trial], by)] == [expected]
+    assert records_from_trials([row(status="missed")], by)[0].time == INF
+
+
+@pytest.mark.parametrize("by", ["robust-time", "flops"])
+def test_a_measure_the_benchmark_predates_is_a_one_line_error(by):
+    old = {k: v for k, v in row(time_to_target=3.0).items() if not k.startswith(("rob", "flo"))}
+    with pytest.raises(TrainlabError, match="recorded before") as info:
+        records_from_trials([old], by)
+    assert "\n" not in str(info.value) and by in str(info.value)
+    with pytest.raises(TrainlabError, match="recorded before"):
+        records_from_trials([row(time_to_target=3.0)], by)  # present but None
+    assert records_from_trials([old], "time")[0].time == 3.0
+    with pytest.raises(TrainlabError, match="time, robust-time, steps, flops"):
+        records_from_trials([old], "seconds")
+
+
+def test_a_non_default_r_max_moves_the_score():
+    r = compute_scores(one({("F", "a"): 1, ("F", "b"): 1, ("S", "a"): 3, ("S", "b"): 5}),
+                       r_max=6.0, n_boot=0)  # fmt: skip
+    # S: ratios 3 and 5 inside [1, 6]: ((6-3) + (6-5)) / (2 * 5)
+    assert r.scores["S"] == pytest.approx(0.4) and r.scores["F"] == 1.0
+    assert r.r_max == 6.0 and r.profiles["S"][-1] == (6.0, 1.0)
+    with pytest.raises(TrainlabError, match="r_max must be > 1"):
+        compute_scores(one({("F", "a"): 1}), r_max=1.0)
+
+
+def test_variant_exactly_r_max_times_slower_passes():
+    r = compute_scores(one({("A", "w"): 1, ("A", "w:v"): 4, ("B", "w"): 2, ("B", "w:v"): 1}))
+    assert r.times["A"]["w"] == 1 and r.variant_failures == {}
+
+
+def test_zero_times_and_speedups_over_zero():
+    r = compute_scores(one({("A", "w"): 0.0, ("B", "w"): 0.0, ("C", "w"): 2.0}), n_boot=0)
+    assert r.ratios == {"A": {"w": 1.0}, "B": {"w": 1.0}, "C": {"w": INF}}
+    assert r.speedups["C"] == {"geomean": None, "workloads": 0}
+    assert median_over_studies([]) == INF
+
+
+def test_missing_cells_warn_and_the_default_reference():
+    r = compute_scores([TimeRecord("B", "w", 0, 0, 1.0), TimeRecord("A", "x", 0, 0, 2.0)])
+    assert r.reference == "A"  # no nadamw: the first name
+    assert r.times == {"A": {"w": INF, "x": 2.0}, "B": {"w": 1.0, "x": INF}}
+    assert "B has no finished trial on x: counted as a miss" in r.warnings
+    assert compute_scores(one({("z", "w"): 1, ("nadamw", "w"): 2})).reference == "nadamw"
+    alone = compute_scores(one({("A", "w:v"): 1}))
+    assert alone.workloads == ["w:v"] and "scored on its own" in alone.warnings[0]
+    with pytest.raises(TrainlabError, match="nothing to score"):
+        compute_scores([])
+
+
+def test_scores_come_from_one_benchmark_of_the_store(tmp_path):
+    from trainlab.bench.scoring import scores_from_store
+
+    db = tmp_path / "s.db"
+    first = _store_with_results(db)
+    with Store(db) as store:
+        other, _ = store.get_or_create_benchmark("other", {"options": {}})
+        tid = store.create_trial(
+            benchmark_id=other, study=0, trial_index=0, workload="w", variant="",
+            algorithm="C", hyperparameters={}, seed=0, mode="time",
+        )  # fmt: skip
+        store.start_trial(tid)
+        store.finish_trial(tid, status="reached", time_to_target=1.0)
+        result, bench, records = scores_from_store(store, first)
+        assert bench["id"] == first and result.algorithms == ["A", "B"] and len(records) == 5
+        assert result.warnings[0] == "benchmark 1 is incomplete: 1 of 6 trials not finished"
+        latest, bench, _ = scores_from_store(store)
+        assert bench["id"] == other and latest.algorithms == ["C"] and not latest.warnings
+        steps, _, _ = scores_from_store(store, first, by="steps", r_max=5.0, reference="B")
+        assert steps.times == {"A": {"w": 20.0}, "B": {"w": INF}} and steps.by == "steps"
+        assert steps.r_max == 5.0 and steps.reference == "B" and steps.n_boot == 0
+
+
+def test_a_zero_time_is_allowed_in_a_times_file(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("algorithm,workload,study,trial,time\n\nA,w,0,0,0\n , , , , \nA,w,1,0,inf\n")
+    assert read_times_csv(path) == [
+        TimeRecord("A", "w", 0, 0, 0.0),
+        TimeRecord("A", "w", 1, 0, INF),
+    ]
