@@ -40,7 +40,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from trainlab.bench import uncertainty
-from trainlab.bench.scoring import TimeRecord, median_over_studies
+from trainlab.bench.scoring import TimeRecord, median_over_studies, records_from_trials
 from trainlab.spec import TrainlabError
 
 ALPHA = 0.01
@@ -242,3 +242,22 @@ def _bootstrap(result: Comparison, paired, counts, n_boot, seed, confidence) -> 
 
 def _pair(values: np.ndarray) -> uncertainty.Interval:
     return (float(values[0]), float(values[1]))
+
+
+def compare_from_store(
+    store,
+    a: str,
+    b: str,
+    benchmark_id: int | None = None,
+    by: str = "time",
+    alpha: float = ALPHA,
+    n_boot: int = uncertainty.N_BOOT,
+    seed: int = 0,
+) -> tuple[Comparison, dict[str, Any]]:
+    """:func:`compare` on one benchmark of a store (the latest by default); also returns the
+    benchmark's record."""
+    bench = store.benchmark(benchmark_id)
+    records = records_from_trials(store.trials(benchmark_id=bench["id"]), by)
+    if not records:
+        raise TrainlabError(f"benchmark {bench['id']} has no finished trials yet")
+    return compare(records, a, b, by=by, alpha=alpha, n_boot=n_boot, seed=seed), bench
