@@ -138,14 +138,14 @@ def build_report(
             png = plots.score_bars(
                 {a: result.scores[a] for a in ranked}, result.score_intervals,
                 out / f"{_slug('scores_' + result.by, used)}.png", colour_of,
-                xlabel=f"score by {what} (95 % bootstrap interval)",
+                xlabel=f"score by {what}", title="scores, 95 % intervals",
             )  # fmt: skip
             figures.append(("scores", f"scores by {what}", png))
             png = plots.score_bars(
                 {a: result.speedups[a]["geomean"] for a in ranked}, result.speedup_intervals,
                 out / f"{_slug('speedups_' + result.by, used)}.png", colour_of,
-                xlabel=f"speedup over {result.reference} by {what} (95 % bootstrap interval)",
-                reference_line=1.0,
+                xlabel=f"speedup over {result.reference} by {what}", reference_line=1.0,
+                title="speedups (geometric mean), 95 % intervals",
             )  # fmt: skip
             figures.append(("scores", f"speedups by {what}", png))
 

@@ -196,13 +196,14 @@ def score_bars(
     colour_of: dict[str, Any] | None = None,
     xlabel: str = "score",
     reference_line: float | None = None,
+    title: str = "95 % bootstrap intervals",
 ) -> Path:
     """One horizontal bar per algorithm (scores, or speedups with ``reference_line=1``), its
     bootstrap interval as an error bar; an undefined value (None) is left empty and labelled
     ``n/a``, as is a missing interval."""
     algorithms = list(values)
     colour_of = colour_of or colours(algorithms)
-    fig, ax = plt.subplots(figsize=(6.5, 0.8 + 0.35 * max(len(algorithms), 1)), dpi=DPI)
+    fig, ax = plt.subplots(figsize=(6.5, 1.3 + 0.35 * max(len(algorithms), 1)), dpi=DPI)
     for k, a in enumerate(algorithms):
         v = values[a]
         if v is None or not math.isfinite(v):
@@ -220,6 +221,7 @@ def score_bars(
     ax.set_yticks(range(len(algorithms)), [label(a) for a in algorithms])
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
+    fig.suptitle(title, x=0.01, ha="left", fontsize=10)
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return _save(fig, path)
