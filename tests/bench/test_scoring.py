@@ -409,3 +409,15 @@ def test_a_zero_time_is_allowed_in_a_times_file(tmp_path):
         TimeRecord("A", "w", 0, 0, 0.0),
         TimeRecord("A", "w", 1, 0, INF),
     ]
+
+
+def test_ratio_conventions_and_records_are_values():
+    from trainlab.bench.scoring import ratio
+
+    assert ratio(1.0, INF) == INF and ratio(INF, 1.0) == INF and ratio(3.0, 1.5) == 2.0
+    assert ratio(0.0, 0.0) == 1.0 and ratio(1.0, 0.0) == INF
+    # nobody qualified on the base sets a pace on the variant: a finite variant time fails
+    r = compute_scores(one({("A", "w"): INF, ("A", "w:v"): 1, ("B", "w"): 10, ("B", "w:v"): INF}))
+    assert r.variant_failures == {"A": {"w": ["w:v"]}, "B": {"w": ["w:v"]}}
+    # records are frozen values: usable in sets, equal by content
+    assert len({TimeRecord("A", "w", 0, 0, 1.0), TimeRecord("A", "w", 0, 0, 1.0)}) == 1

@@ -6,8 +6,15 @@ import time
 import numpy as np
 import pytest
 
-from trainlab.bench.scoring import TimeRecord, compute_scores, read_times_csv, write_times_csv
+from trainlab.bench.scoring import (
+    ScoreResult,
+    TimeRecord,
+    compute_scores,
+    read_times_csv,
+    write_times_csv,
+)
 from trainlab.bench.uncertainty import (
+    bootstrap_scores,
     medians,
     percentile_interval,
     ratio_array,
@@ -163,3 +170,30 @@ def test_contended_trials_are_counted_and_survive_the_csv(tmp_path):
     plain = tmp_path / "plain.csv"
     write_times_csv(records[2:3], plain)
     assert plain.read_text().splitlines()[0] == "algorithm,workload,study,trial,time"
+
+
+def test_options_reach_the_bootstrap():
+    table = {
+        ("A", "w"): [1.0, 2.0, 4.0, 3.0, 9.0], ("B", "w"): [2.0, 1.5, 3.0, 2.5, 1.0],
+        ("A", "x"): [5.0, 6.0, INF, 4.0, 5.5], ("B", "x"): [7.0, 4.5, 6.0, 5.0, 8.0],
+    }  # fmt: skip
+    r = compute_scores(recs(table), n_boot=40, seed=5, confidence=0.6)
+    direct = bootstrap_scores(r.study_times, ["A", "B"], ["w", "x"], ["w", "x"], {}, 4.0, "A",
+                              n_boot=40, seed=5, confidence=0.6)  # fmt: skip
+    assert (r.n_boot, r.confidence) == (40, 0.6)
+    assert r.score_intervals == direct["scores"] and r.ratio_intervals == direct["ratios"]
+    assert r.time_intervals == direct["times"] and r.speedup_intervals == direct["speedups"]
+    default = bootstrap_scores(r.study_times, ["A", "B"], ["w", "x"], ["w", "x"], {}, 4.0, "A")
+    assert compute_scores(recs(table)).to_json()["score_intervals"] == default["scores"]
+    assert default["scores"] != direct["scores"]
+    # a narrower confidence level: A's studies 1 and 3 (medians 1, 2, 2, 3 equally likely)
+    # give [2, 2] at 40 %
+    two = recs({("A", "w"): [1.0, 3.0], ("B", "w"): [2.0, 2.0]})
+    assert compute_scores(two, confidence=0.4).time_intervals["A"]["w"] == (2.0, 2.0)
+
+
+def test_a_score_result_s_defaults():
+    r = ScoreResult("time", 4.0, [], [], {}, {}, {}, {}, {}, {}, {}, {}, None, {})
+    assert r.warnings == [] and r.contended == {} and r.n_boot == 0 and r.confidence == 0.95
+    assert r.score_intervals == {} and r.speedup_intervals == {}
+    assert r.time_intervals == {} and r.ratio_intervals == {}
