@@ -40,6 +40,7 @@ def test_twice_as_fast_on_one_workload_is_not_enough_with_five_studies():
     assert w.interval == pytest.approx((2.0, 2.0)) and r.interval == pytest.approx((2.0, 2.0))
     assert r.speedup == pytest.approx(2.0) and r.p_value == pytest.approx(1 / 32)
     assert r.verdict == "no difference at p < 0.01" and r.n_boot == 2000
+    assert r.summary().startswith("A vs B: no difference at p < 0.01: speedup 2.00x [2.00, 2.00]")
 
 
 def test_pooled_over_workloads_it_is_faster_or_slower():
@@ -49,6 +50,9 @@ def test_pooled_over_workloads_it_is_faster_or_slower():
         table[("B", w)] = [20 + 3 * k + s for s in range(5)]
     r = compare(recs(table), "A", "B")
     assert r.pairs == 15 and r.p_value == pytest.approx(2.0**-15) and r.verdict == "faster"
+    assert r.summary().startswith("A is faster than B: speedup 1.92x [")
+    assert r.summary().endswith("over 3 workloads; one-sided p = 3.1e-05 (faster), 1 (slower), "
+                                "15 paired studies")  # fmt: skip
     back = compare(recs(table), "B", "A")
     assert back.p_value_slower == pytest.approx(2.0**-15) and back.verdict == "slower"
     assert back.speedup == pytest.approx(1 / r.speedup)

@@ -81,6 +81,26 @@ class Comparison:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    def summary(self) -> str:
+        """One line: the verdict, the overall speedup with its interval, the p-value."""
+        if self.speedup is None:
+            speed = "no workload reached by both"
+        else:
+            bounds = (
+                "n/a"
+                if self.interval is None
+                else (f"[{self.interval[0]:.2f}, {self.interval[1]:.2f}]")
+            )
+            speed = f"speedup {self.speedup:.2f}x {bounds} over {self.speedup_workloads} workloads"
+        head = {"faster": f"{self.a} is faster than {self.b}",
+                "slower": f"{self.a} is slower than {self.b}"}.get(
+            self.verdict, f"{self.a} vs {self.b}: {self.verdict}"
+        )  # fmt: skip
+        return (
+            f"{head}: {speed}; one-sided p = {self.p_value:.2g} (faster), "
+            f"{self.p_value_slower:.2g} (slower), {self.pairs} paired studies"
+        )
+
     def rows(self) -> list[dict[str, Any]]:
         """One row per workload then ``overall``: ``{"workload", "time_a", "time_b", "speedup",
         "interval", "pairs", "p_value"}`` (for a table; format the cells with

@@ -96,6 +96,10 @@ def speedup(result: Any, algorithm: str) -> str:
     return f"{ratio(s['geomean'])} {interval(bounds, '.2f')} ({s['workloads']} workloads)"
 
 
+COMPARISON_HEADER = ("workload", "time A", "time B", "speedup A over B", "95 % interval",
+                     "pairs", "p (A faster)")  # fmt: skip
+
+
 def comparison_rows(comparison: Any) -> list[list[str]]:
     """Text rows ``workload, time A, time B, speedup, interval, pairs, p`` of a
     :class:`trainlab.bench.compare.Comparison` (the last row: ``overall``)."""
