@@ -242,6 +242,9 @@ def test_store_scores_and_csv_round_trip_through_the_cli(tmp_path, capsys):
     assert from_store["times"] == {"A": {"w": 2.0}, "B": {"w": None}}  # B failed w:v -> inf
     assert from_store["scores"] == {"A": 1.0, "B": 0.0}
     assert any("incomplete" in w for w in from_store["warnings"])
+    # one study: no intervals (null), and the JSON says so
+    assert from_store["score_intervals"] == {"A": None, "B": None} and from_store["n_boot"] == 0
+    assert from_store["contended"] == {"A": {"w": 0, "w:v": 0}, "B": {"w": 0, "w:v": 0}}
     assert main(["score", "--times", str(times), "--json"]) == 0
     from_csv = json.loads(capsys.readouterr().out)
     for key in ("times", "ratios", "scores", "profiles", "speedups", "variant_failures"):
