@@ -175,10 +175,12 @@ def test_times_csv_round_trip(tmp_path):
     [
         ("", "empty file"),
         ("algorithm,workload,study,time\nA,w,0,1\n", "missing column(s) trial"),
-        ("algorithm,workload,study,trial,time\nA,w,0,0,fast\n", "is not a number"),
-        ("algorithm,workload,study,trial,time\nA,w,zero,0,1\n", "must be integers"),
-        ("algorithm,workload,study,trial,time\nA,w,0,0,-1\n", ">= 0 or inf"),
-        ("algorithm,workload,study,trial,time\nA,w,0,0\n", "expected 5 fields"),
+        ("algorithm,workload,study,trial,time\nA,w,0,0,fast\n", "csv:2: time 'fast' is not a"),
+        ("algorithm,workload,study,trial,time\nA,w,zero,0,1\n", "csv:2: study and trial must"),
+        ("algorithm,workload,study,trial,time\nA,w,0,0,1\nA,w,0,0,-1\n", "csv:3: time must be >="),
+        ("algorithm,workload,study,trial,time\nA,w,0,0\n", "csv:2: expected 5 fields"),
+        ("algorithm,workload,study,trial,time\n,w,0,0,1\n", "csv:2: empty algorithm"),
+        ("algorithm,workload,study,trial,time\nA,w,0,0,nan\n", ">= 0 or inf, got nan"),
         ("algorithm,workload,study,trial,time\n", "no rows"),
     ],
 )
@@ -424,3 +426,46 @@ def test_ratio_conventions_and_records_are_values():
     assert r.variant_failures == {"A": {"w": ["w:v"]}, "B": {"w": ["w:v"]}}
     # records are frozen values: usable in sets, equal by content
     assert len({TimeRecord("A", "w", 0, 0, 1.0), TimeRecord("A", "w", 0, 0, 1.0)}) == 1
+
+
+def test_empty_inputs_and_small_r_max():
+    assert rho([], 2.0) == 0.0 and integrated_score([]) == 0.0
+    assert profile_points([1.0, 2.0, INF], 4.0) == [(1.0, 1 / 3), (2.0, 2 / 3), (4.0, 2 / 3)]
+    r = compute_scores(one({("A", "w"): 1, ("B", "w"): 1.25}), r_max=1.5)
+    assert r.scores["B"] == pytest.approx(0.5)  # (1.5 - 1.25) / 0.5
+    # nobody reached the base workload: its variant has no pace, every variant time fails
+    r = compute_scores(one({("A", "w"): INF, ("A", "w:v"): 1, ("B", "w"): INF, ("B", "w:v"): 2}))
+    assert r.variant_failures == {"A": {"w": ["w:v"]}, "B": {"w": ["w:v"]}}
+    # a zero time against a reference's positive time: no defined speedup
+    r = compute_scores(one({("A", "w"): 0.0, ("C", "w"): 2.0}), reference="C", n_boot=0)
+    assert r.speedups["A"] == {"geomean": None, "workloads": 0}
+
+
+def test_scores_from_store_passes_its_options_and_warns_incomplete_first(tmp_path):
+    from trainlab.bench.scoring import scores_from_store
+
+    with Store(tmp_path / "s.db") as store:
+        bid, _ = store.get_or_create_benchmark("k", {"options": {}})
+        cells = [("A", "w", 0, 1.0), ("A", "w", 1, 3.0), ("B", "x", 0, 2.0), ("B", "x", 1, None)]
+        for algorithm, workload, study, t in cells:
+            tid = store.create_trial(
+                benchmark_id=bid, study=study, trial_index=0, workload=workload, variant="",
+                algorithm=algorithm, hyperparameters={}, seed=study, mode="time",
+            )  # fmt: skip
+            store.start_trial(tid)
+            status = "reached" if t is not None else "missed"
+            store.finish_trial(tid, status=status, time_to_target=t, steps_to_target=7)
+        store.create_trial(
+            benchmark_id=bid, study=2, trial_index=0, workload="x", variant="", algorithm="B",
+            hyperparameters={}, seed=2, mode="time",
+        )  # fmt: skip
+        result, _, records = scores_from_store(store, bid, n_boot=30, seed=4)
+        assert result.warnings == [
+            "benchmark 1 is incomplete: 1 of 5 trials not finished",
+            "A has no finished trial on x: counted as a miss",
+            "B has no finished trial on w: counted as a miss",
+        ]
+        expected = compute_scores(records, n_boot=30, seed=4)
+        assert result.n_boot == 30 and result.score_intervals == expected.score_intervals
+        assert result.time_intervals == expected.time_intervals
+        assert scores_from_store(store, bid)[0].n_boot == 2000
