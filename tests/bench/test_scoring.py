@@ -196,7 +196,12 @@ def test_bad_times_file_is_one_line_exit_2(tmp_path, capsys, text, words):
 
 def test_unreadable_times_file(tmp_path, capsys):
     assert main(["score", "--times", str(tmp_path / "missing.csv")]) == 2
-    assert "cannot read" in capsys.readouterr().err
+    missing = tmp_path / "missing.csv"
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(f"cannot read {missing}: No such file or directory")
+    )
     (tmp_path / "bin.csv").write_bytes(b"\xff\xfe\x00garbage")
     assert main(["score", "--times", str(tmp_path / "bin.csv")]) == 2
 
@@ -430,7 +435,10 @@ def test_ratio_conventions_and_records_are_values():
 
 def test_empty_inputs_and_small_r_max():
     assert rho([], 2.0) == 0.0 and integrated_score([]) == 0.0
-    assert profile_points([1.0, 2.0, INF], 4.0) == [(1.0, 1 / 3), (2.0, 2 / 3), (4.0, 2 / 3)]
+    assert profile_points([1.0, 1.5, INF], 4.0) == [(1.0, 1 / 3), (1.5, 2 / 3), (4.0, 2 / 3)]
+    # times below 1 (seconds can be) still give speedups
+    r = compute_scores(one({("A", "w"): 0.5, ("B", "w"): 0.25}), n_boot=0)
+    assert r.speedups["B"] == {"geomean": 2.0, "workloads": 1}
     r = compute_scores(one({("A", "w"): 1, ("B", "w"): 1.25}), r_max=1.5)
     assert r.scores["B"] == pytest.approx(0.5)  # (1.5 - 1.25) / 0.5
     # nobody reached the base workload: its variant has no pace, every variant time fails
@@ -459,13 +467,15 @@ def test_scores_from_store_passes_its_options_and_warns_incomplete_first(tmp_pat
             benchmark_id=bid, study=2, trial_index=0, workload="x", variant="", algorithm="B",
             hyperparameters={}, seed=2, mode="time",
         )  # fmt: skip
-        result, _, records = scores_from_store(store, bid, n_boot=30, seed=4)
+        result, _, records = scores_from_store(store, bid, n_boot=3, seed=4)
         assert result.warnings == [
             "benchmark 1 is incomplete: 1 of 5 trials not finished",
             "A has no finished trial on x: counted as a miss",
             "B has no finished trial on w: counted as a miss",
         ]
-        expected = compute_scores(records, n_boot=30, seed=4)
-        assert result.n_boot == 30 and result.score_intervals == expected.score_intervals
-        assert result.time_intervals == expected.time_intervals
+        # three replicates: A's interval on w depends on the seed ([3, 3] with seed 4)
+        assert result.n_boot == 3 and result.time_intervals["A"]["w"] == (3.0, 3.0)
+        assert result.time_intervals == compute_scores(records, n_boot=3, seed=4).time_intervals
+        default_seed = scores_from_store(store, bid, n_boot=3)[0].time_intervals
+        assert default_seed["A"]["w"] == (2.0, 3.0)  # seed 0
         assert scores_from_store(store, bid)[0].n_boot == 2000
