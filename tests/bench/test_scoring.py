@@ -479,3 +479,10 @@ def test_scores_from_store_passes_its_options_and_warns_incomplete_first(tmp_pat
         default_seed = scores_from_store(store, bid, n_boot=3)[0].time_intervals
         assert default_seed["A"]["w"] == (2.0, 3.0)  # seed 0
         assert scores_from_store(store, bid)[0].n_boot == 2000
+
+
+def test_names_with_line_breaks_and_commas_survive_the_csv(tmp_path):
+    records = [TimeRecord("a\r\nb", "w,1", 0, 0, 1.5), TimeRecord("é", "w", 1, 2, INF)]
+    path = tmp_path / "t.csv"
+    write_times_csv(records, path)
+    assert read_times_csv(path) == records
