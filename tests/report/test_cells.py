@@ -47,3 +47,18 @@ def test_comparison_rows():
         ["w", "2 s", "4 s", "2.00x", "[2.00, 2.00]", "3", "0.12"],
         ["overall", "", "", "2.00x", "[2.00, 2.00]", "3", "0.12"],
     ]
+
+
+def test_tables_of_a_score_result():
+    records = [TimeRecord("A", "w", 0, 0, 1.0), TimeRecord("B", "w", 0, 0, 2.0),
+               TimeRecord("A", "w:v", 0, 0, 1.0), TimeRecord("B", "w:v", 0, 0, 1.0)]  # fmt: skip
+    r = compute_scores(records)
+    assert cells.time_table(r) == (
+        ["workload", "A", "B"],
+        [["w", "1 s (1.00x n/a)", "2 s (2.00x n/a)"], ["  w:v (held-out)", "1 s", "1 s"]],
+    )
+    assert cells.score_table(r) == (
+        ["algorithm", "score [95 % interval]", "speedup vs A"],
+        [["A", "1.000 [n/a]", "1.00x n/a (1 workloads)"],
+         ["B", "0.667 [n/a]", "0.50x n/a (1 workloads)"]],
+    )  # fmt: skip

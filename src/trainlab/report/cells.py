@@ -118,3 +118,22 @@ def comparison_rows(comparison: Any) -> list[list[str]]:
             ]
         )
     return rows
+
+
+def time_table(result: Any) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the time-to-target table of a ScoreResult: one row per workload
+    (held-out variants indented and marked), one :func:`time_ratio` cell per algorithm."""
+    names = sorted({w for times in result.raw_times.values() for w in times})
+    rows = [
+        [w if w in result.workloads else f"  {w} (held-out)"]
+        + [time_ratio(result, a, w) for a in result.algorithms]
+        for w in names
+    ]
+    return ["workload", *result.algorithms], rows
+
+
+def score_table(result: Any) -> tuple[list[str], list[list[str]]]:
+    """Header and rows (best first) of the scores table of a ScoreResult: algorithm, score with
+    its interval, speedup over the reference with its interval."""
+    header = ["algorithm", "score [95 % interval]", f"speedup vs {result.reference}"]
+    return header, [[a, score(result, a), speedup(result, a)] for a in result.ranking()]
