@@ -108,3 +108,27 @@ def test_unpaired_studies_and_the_json_shape():
     rows = r.rows()
     assert [row["workload"] for row in rows] == ["w", "x", "overall"]
     assert rows[-1]["speedup"] == 2.0
+
+
+def test_compare_from_a_store(tmp_path):
+    from trainlab.bench.compare import compare_from_store
+    from trainlab.bench.store import Store
+
+    with Store(tmp_path / "s.db") as store:
+        bid, _ = store.get_or_create_benchmark("k", {"options": {}})
+        for algorithm, scale in (("A", 1.0), ("B", 3.0)):
+            for study in range(3):
+                tid = store.create_trial(
+                    benchmark_id=bid, study=study, trial_index=0, workload="w", variant="",
+                    algorithm=algorithm, hyperparameters={}, seed=study, mode="time",
+                )  # fmt: skip
+                store.start_trial(tid)
+                t = scale * (study + 1)
+                store.finish_trial(tid, status="reached", time_to_target=t, steps_to_target=10)
+        result, bench = compare_from_store(store, "A", "B", n_boot=20)
+        assert bench["id"] == bid and result.speedup == pytest.approx(3.0)
+        assert result.p_value == pytest.approx(1 / 8) and result.n_boot == 20
+        steps, _ = compare_from_store(store, "A", "B", benchmark_id=bid, by="steps")
+        assert steps.by == "steps" and steps.speedup == 1.0 and steps.pairs == 0
+        with pytest.raises(TrainlabError, match="'C' is not in the benchmark; present: A, B"):
+            compare_from_store(store, "A", "C")
