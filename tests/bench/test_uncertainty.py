@@ -23,6 +23,8 @@ from trainlab.bench.uncertainty import (
 )
 
 INF = math.inf
+# the vectorised code silences its expected divisions by zero; anything else is a bug
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
 
 def recs(table):
@@ -113,6 +115,7 @@ TABLES = [
      ("C", "x"): [9, 12]},
     {("nadamw", "a"): [2, 4, 6, 8], ("X", "a"): [1, 1, 2, 2], ("nadamw", "b"): [0, 0, 1, 1],
      ("X", "b"): [0, 0, 0, 0]},
+    {("A", "w"): [1, 1], ("B", "w"): [INF, INF]},  # B's speedup is undefined
 ]  # fmt: skip
 
 
@@ -197,3 +200,11 @@ def test_a_score_result_s_defaults():
     assert r.warnings == [] and r.contended == {} and r.n_boot == 0 and r.confidence == 0.95
     assert r.score_intervals == {} and r.speedup_intervals == {}
     assert r.time_intervals == {} and r.ratio_intervals == {}
+
+
+def test_a_speedup_interval_counts_only_replicates_where_it_is_defined():
+    # the reference A misses in about 7/27 of the replicates (two or three draws of its miss):
+    # B's speedup is then undefined and left out, so every counted replicate gives 1/2
+    r = compute_scores(recs({("A", "w"): [1.0, 1.0, INF], ("B", "w"): [2.0, 2.0, 2.0]}))
+    assert r.speedups["B"]["geomean"] == 0.5 and r.speedup_intervals["B"] == (0.5, 0.5)
+    assert r.ratio_intervals["A"]["w"] == (1.0, INF)
