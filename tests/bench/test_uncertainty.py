@@ -208,3 +208,23 @@ def test_a_speedup_interval_counts_only_replicates_where_it_is_defined():
     r = compute_scores(recs({("A", "w"): [1.0, 1.0, INF], ("B", "w"): [2.0, 2.0, 2.0]}))
     assert r.speedups["B"]["geomean"] == 0.5 and r.speedup_intervals["B"] == (0.5, 0.5)
     assert r.ratio_intervals["A"]["w"] == (1.0, INF)
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_point_estimates_lie_inside_their_intervals(table):
+    r = compute_scores(recs(table), r_max=3.0, n_boot=300, seed=1)
+    for a in r.algorithms:
+        low, high = r.score_intervals[a]
+        assert low <= r.scores[a] <= high
+        for w in r.workloads:
+            low, high = r.ratio_intervals[a][w]
+            assert low <= r.ratios[a][w] <= high or r.ratios[a][w] == high == INF
+
+
+def test_a_single_study_cell_keeps_its_time_and_one_replicate_is_enough():
+    # A has one study on w: every replicate draws it, never the padding next to it
+    r = compute_scores(recs({("A", "w"): [1.0], ("B", "w"): [2.0, 4.0, 8.0]}))
+    assert r.time_intervals["A"]["w"] == (1.0, 1.0)
+    assert r.time_intervals["B"]["w"] == (2.0, 8.0)
+    one = compute_scores(recs({("A", "w"): [1.0, 1.0], ("B", "w"): [3.0, 3.0]}), n_boot=1)
+    assert one.n_boot == 1 and one.ratio_intervals["B"]["w"] == (3.0, 3.0)
