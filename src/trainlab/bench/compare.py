@@ -10,7 +10,9 @@ the target (as :func:`trainlab.bench.scoring.speedup`).
 **Intervals**: percentile bootstrap over *paired* studies (study ``i`` of A with study ``i`` of
 B, which share their seed in step mode): each replicate draws a workload's paired study indices
 with replacement, the same draw for both algorithms, and recomputes both medians and the
-speedups (see :mod:`trainlab.bench.uncertainty`).
+speedups (see :mod:`trainlab.bench.uncertainty`). The point estimates use every study of each
+algorithm; the intervals and the test use the paired ones (the same set in any complete
+benchmark).
 
 **Test**: a one-sided Wilcoxon signed-rank test on the paired log time ratios
 ``d_i = log(t_B,i / t_A,i)`` pooled over workloads (log ratios have no unit, so studies of
