@@ -134,3 +134,50 @@ def test_compare_from_a_store(tmp_path):
         assert steps.by == "steps" and steps.speedup == 1.0 and steps.pairs == 0
         with pytest.raises(TrainlabError, match="'C' is not in the benchmark; present: A, B"):
             compare_from_store(store, "A", "C")
+        assert compare_from_store(store, "A", "B", alpha=0.2)[0].verdict == "faster"  # p = 1/8
+        # a later benchmark where A is the slow one: each benchmark is compared on its own
+        later, _ = store.get_or_create_benchmark("later", {"options": {}})
+        for algorithm, t in (("A", 5.0), ("B", 1.0)):
+            tid = store.create_trial(
+                benchmark_id=later, study=0, trial_index=0, workload="w", variant="",
+                algorithm=algorithm, hyperparameters={}, seed=0, mode="time",
+            )  # fmt: skip
+            store.start_trial(tid)
+            store.finish_trial(tid, status="reached", time_to_target=t, steps_to_target=10)
+        assert compare_from_store(store, "A", "B")[0].speedup == pytest.approx(0.2)
+        assert compare_from_store(store, "A", "B", benchmark_id=bid)[0].pairs == 3
+
+
+def test_signed_rank_edge_cases_by_hand():
+    assert signed_rank_p(np.array([2.0])) == (0.5, 1.0, 1)
+    # all infinite: three tied ranks, two positive -> P(W+ >= 2 of 3 signs) = 1/2
+    assert signed_rank_p(np.array([INF, INF, -INF])) == (0.5, 0.875, 3)
+    # a miss outranks a large finite difference: ranks 1 (-3), 2 (5), 3 (inf); W+ = 5;
+    # sums of the 8 sign patterns 0,1,2,3,3,4,5,6: two are >= 5
+    assert signed_rank_p(np.array([5.0, -3.0, INF]))[0] == pytest.approx(2 / 8)
+
+
+def test_verdict_needs_p_strictly_below_alpha():
+    from trainlab.bench.compare import verdict
+
+    assert verdict(0.01, 1.0) == "no difference at p < 0.01" == verdict(1.0, 0.01)
+    assert verdict(0.0099, 1.0) == "faster" and verdict(1.0, 0.0099) == "slower"
+    assert verdict(0.04, 1.0, alpha=0.05) == "faster"
+
+
+def test_bootstrap_options_and_spread():
+    table = {}
+    for k, w in enumerate(("u", "v")):
+        table[("A", w)] = [10 + k + s for s in (0, 3, 1, 4, 2)]
+        table[("B", w)] = [20 + 3 * k + s for s in (4, 0, 2, 1, 3)]
+    r = compare(recs(table), "A", "B", confidence=0.6)
+    assert r.confidence == 0.6 and r.interval[0] < r.speedup < r.interval[1]
+    # three replicates: the interval depends on the seed, and the default seed is 0
+    assert compare(recs(table), "A", "B", n_boot=3).interval == (
+        compare(recs(table), "A", "B", n_boot=3, seed=0).interval
+    )
+    assert compare(recs(table), "A", "B", n_boot=3, seed=1).interval != (
+        compare(recs(table), "A", "B", n_boot=3, seed=0).interval
+    )
+    one = compare(recs({("A", "w"): [1, 2], ("B", "w"): [2, 4]}), "A", "B", n_boot=1)
+    assert one.n_boot == 1 and one.interval == pytest.approx((2.0, 2.0))

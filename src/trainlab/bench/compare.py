@@ -158,7 +158,7 @@ def _speedups(time_a: np.ndarray, time_b: np.ndarray) -> np.ndarray:
     """``t_b / t_a``: ``inf`` when only B missed or only A took no time, ``0`` the other way,
     ``nan`` when both missed, ``1`` for equal finite times."""
     a, b = np.broadcast_arrays(np.asarray(time_a, float), np.asarray(time_b, float))
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(invalid="ignore"):  # inf / inf, replaced below
         quotient = np.where(a > 0, b / np.where(a > 0, a, 1.0), np.inf)
     out = np.where(np.isinf(a), 0.0, np.where(np.isinf(b), np.inf, quotient))
     return np.where(a == b, np.where(np.isinf(a), np.nan, 1.0), out)
