@@ -247,6 +247,7 @@ def run_trial(
     on_host = workload.device.type == "cpu"
     loss_sum: Any = 0.0 if on_host else torch.zeros((), device=workload.device)
     flops = (0.0, 0.0)
+    reference = reference_clock = None
     try:
         # untimed: one-time warm-up, the model (and the data, already in memory)
         warm_up(workload, seed)
@@ -254,7 +255,6 @@ def run_trial(
         if count_flops:
             flops = step_flops(workload, algorithm, hp, seed, batch_size)
             result.flops_per_step = flops[1]
-        reference = reference_clock = None
         if calibrate:
             reference = ReferenceStep(workload, workload.batch_size_hint, cpu_clock, sync)
             reference_clock = ReferenceClock(reference.measure())

@@ -21,7 +21,12 @@ After AlgoPerf's scoring rules (Dahl et al., "Benchmarking Neural Network Traini
    ``t[ref, w] / t[a, w]``, over the workloads where both reached the target (the count is
    reported with it; with none, it is undefined).
 
-Times are timed seconds to the target (``by="time"``) or steps to the target (``by="steps"``).
+What "time" means is chosen with ``by`` (:data:`MEASURES`): timed seconds to the target
+(``time``), the contention-robust timed seconds (``robust-time``), steps (``steps``) or
+floating-point operations (``flops``) to the target.
+
+Every time, ratio, score and speedup also gets a bootstrap interval over studies
+(:mod:`trainlab.bench.uncertainty`); with a single study there is none (``None``).
 """
 
 from __future__ import annotations
@@ -35,11 +40,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trainlab.bench import uncertainty
 from trainlab.spec import TrainlabError
 
 R_MAX = 4.0
+Interval = uncertainty.Interval
 INF = math.inf
 CSV_COLUMNS = ("algorithm", "workload", "study", "trial", "time")
+#: ``by`` -> the trial-row column holding that measure of the cost to reach the target
+MEASURES = {
+    "time": "time_to_target",
+    "robust-time": "robust_time_to_target",
+    "steps": "steps_to_target",
+    "flops": "flops_to_target",
+}
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,7 @@ class TimeRecord:
     study: int
     trial: int
     time: float
+    contended: bool = False  # heavy CPU contention was detected during the trial
 
 
 def base_of(workload: str) -> str:
@@ -66,15 +81,24 @@ def is_variant(workload: str) -> bool:
 
 
 def records_from_trials(trials: Iterable[dict[str, Any]], by: str = "time") -> list[TimeRecord]:
-    """Time records from store trial rows; unfinished trials are skipped."""
-    if by not in ("time", "steps"):
-        raise TrainlabError(f"--by takes time or steps, got {by!r}")
+    """Time records from store trial rows, measured by ``by`` (a key of :data:`MEASURES`);
+    unfinished trials are skipped, and a finished trial that did not reach the target is a
+    miss (``inf``). A reached trial without the measure was stored before the measure existed:
+    a :class:`TrainlabError`."""
+    if by not in MEASURES:
+        raise TrainlabError(f"--by takes {', '.join(MEASURES)}, got {by!r}")
+    column = MEASURES[by]
     out = []
     for t in trials:
         if t["status"] in ("pending", "running"):
             continue
-        value = t["time_to_target"] if by == "time" else t["steps_to_target"]
-        reached = t["status"] == "reached" and value is not None
+        reached = t["status"] == "reached"
+        value = t.get(column)
+        if reached and value is None:
+            raise TrainlabError(
+                f"trial {t.get('id')} has no {column}: its benchmark was recorded before "
+                f"--by {by} existed; score it --by time"
+            )
         workload = t["workload"] + (f":{t['variant']}" if t.get("variant") else "")
         out.append(
             TimeRecord(
@@ -83,82 +107,84 @@ def records_from_trials(trials: Iterable[dict[str, Any]], by: str = "time") -> l
                 int(t["study"] or 0),
                 int(t["trial_index"] if t["trial_index"] is not None else t["id"]),
                 float(value) if reached else INF,
+                bool(t.get("contended")),
             )
         )
     return out
 
 
 def write_times_csv(records: Iterable[TimeRecord], path: str | Path) -> None:
-    """Write records as ``algorithm,workload,study,trial,time`` (``inf`` for a miss)."""
+    """Write records as ``algorithm,workload,study,trial,time`` (``inf`` for a miss), with a
+    sixth column ``contended`` (0 or 1) when any record is flagged."""
+    records = list(records)
+    flagged = any(r.contended for r in records)
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(CSV_COLUMNS)
+        writer.writerow(CSV_COLUMNS + ("contended",) * flagged)
         for r in records:
-            writer.writerow(
-                [
-                    r.algorithm,
-                    r.workload,
-                    r.study,
-                    r.trial,
-                    "inf" if math.isinf(r.time) else repr(r.time),
-                ]
-            )
+            time = "inf" if math.isinf(r.time) else repr(r.time)
+            row = [r.algorithm, r.workload, r.study, r.trial, time]
+            writer.writerow(row + [int(r.contended)] * flagged)
 
 
 def read_times_csv(path: str | Path) -> list[TimeRecord]:
-    """Read a times file; any problem is a one-line :class:`TrainlabError`."""
+    """Read a times file: a UTF-8 CSV (a byte-order mark, as spreadsheet programs write, is
+    fine) with the columns of :data:`CSV_COLUMNS` (and optionally ``contended``), each
+    (algorithm, workload, study, trial) once, every time > 0 or ``inf`` (a miss). Any problem
+    is a one-line :class:`TrainlabError` naming the file and line."""
     path = Path(path)
+
+    def bad(line: int | None, message: str) -> TrainlabError:
+        return TrainlabError(f"{path}{'' if line is None else f':{line}'}: {message}")
+
+    records: list[TimeRecord] = []
+    seen: dict[tuple, int] = {}
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
-            header = next(reader, None)
-            if header is None:
-                raise TrainlabError(
-                    f"{path}: empty file (expected a header {','.join(CSV_COLUMNS)})"
-                )
-            header = [h.strip() for h in header]
+            header = [h.strip() for h in next(reader, [])]
+            if not header:
+                raise bad(None, f"empty file (expected a header {','.join(CSV_COLUMNS)})")
             missing = [c for c in CSV_COLUMNS if c not in header]
             if missing:
-                raise TrainlabError(f"{path}: missing column(s) {', '.join(missing)} in the header")
+                raise bad(None, f"missing column(s) {', '.join(missing)} in the header")
             col = {c: header.index(c) for c in CSV_COLUMNS}
-            records = []
-            for line_no, row in enumerate(reader, start=2):
-                if not row or all(not cell.strip() for cell in row):
+            for line, row in enumerate(reader, start=2):
+                if not any(cell.strip() for cell in row):
                     continue
                 if len(row) != len(header):
-                    raise TrainlabError(
-                        f"{path}:{line_no}: expected {len(header)} fields, got {len(row)}"
-                    )
+                    raise bad(line, f"expected {len(header)} fields, got {len(row)}")
                 cells = {c: row[i].strip() for c, i in col.items()}
                 for c in ("algorithm", "workload"):
                     if not cells[c]:
-                        raise TrainlabError(f"{path}:{line_no}: empty {c}")
+                        raise bad(line, f"empty {c}")
                 try:
                     study, trial = int(cells["study"]), int(cells["trial"])
                 except ValueError:
-                    raise TrainlabError(
-                        f"{path}:{line_no}: study and trial must be integers"
-                    ) from None
+                    raise bad(line, "study and trial must be integers") from None
+                if study < 0 or trial < 0:
+                    raise bad(line, "study and trial must be >= 0")
                 try:
                     value = float(cells["time"])
                 except ValueError:
-                    raise TrainlabError(
-                        f"{path}:{line_no}: time {cells['time']!r} is not a number "
-                        "(use inf for a miss)"
+                    raise bad(
+                        line, f"time {cells['time']!r} is not a number (use inf for a miss)"
                     ) from None
-                if math.isnan(value) or value < 0:
-                    raise TrainlabError(
-                        f"{path}:{line_no}: time must be >= 0 or inf, got {cells['time']}"
-                    )
-                records.append(
-                    TimeRecord(cells["algorithm"], cells["workload"], study, trial, value)
-                )
+                if not value > 0:  # also nan
+                    raise bad(line, f"time must be > 0 or inf (a miss), got {cells['time']}")
+                key = (cells["algorithm"], cells["workload"], study, trial)
+                if key in seen:
+                    raise bad(line, f"duplicate row (same algorithm, workload, study and trial "
+                                    f"as line {seen[key]})")  # fmt: skip
+                seen[key] = line
+                flag = row[header.index("contended")].strip() if "contended" in header else ""
+                records.append(TimeRecord(*key, value, flag not in ("", "0")))
     except OSError as exc:
         raise TrainlabError(f"cannot read {path}: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise TrainlabError(f"{path}: not a readable CSV file ({exc})") from None
+        raise bad(None, f"not a readable UTF-8 CSV file ({exc})") from None
     if not records:
-        raise TrainlabError(f"{path}: no rows")
+        raise bad(None, "no rows")
     return records
 
 
@@ -223,6 +249,17 @@ class ScoreResult:
     reference: str | None
     speedups: dict[str, dict[str, Any]]
     warnings: list[str] = field(default_factory=list)
+    #: algorithm -> workload (every workload, variants included) -> trials flagged contended
+    contended: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: bootstrap replicates behind the intervals (0: no intervals) and their confidence level
+    n_boot: int = 0
+    confidence: float = uncertainty.CONFIDENCE
+    #: intervals ``(low, high)`` of ``times``/``ratios`` (algorithm -> workload), ``scores`` and
+    #: ``speedups`` (algorithm); ``None`` where there is none (a single study, or undefined)
+    time_intervals: dict[str, dict[str, Interval | None]] = field(default_factory=dict)
+    ratio_intervals: dict[str, dict[str, Interval | None]] = field(default_factory=dict)
+    score_intervals: dict[str, Interval | None] = field(default_factory=dict)
+    speedup_intervals: dict[str, Interval | None] = field(default_factory=dict)
 
     def ranking(self) -> list[str]:
         return sorted(self.algorithms, key=lambda a: (-self.scores[a], a))
@@ -238,8 +275,12 @@ def compute_scores(
     r_max: float = R_MAX,
     reference: str | None = None,
     by: str = "time",
+    n_boot: int = uncertainty.N_BOOT,
+    seed: int = 0,
+    confidence: float = uncertainty.CONFIDENCE,
 ) -> ScoreResult:
-    """Scores from time records (see the module docstring for the rules)."""
+    """Scores from time records (see the module docstring for the rules), with percentile
+    bootstrap intervals from ``n_boot`` replicates over studies (``n_boot=0``: none)."""
     records = list(records)
     if not records:
         raise TrainlabError("nothing to score: no finished trials")
@@ -252,9 +293,11 @@ def compute_scores(
     study_times: dict[str, dict[str, dict[int, float]]] = {
         a: {w: {} for w in all_workloads} for a in algorithms
     }
+    contended = {a: dict.fromkeys(all_workloads, 0) for a in algorithms}
     for r in records:
         studies = study_times[r.algorithm][r.workload]
         studies[r.study] = min(studies.get(r.study, INF), r.time)
+        contended[r.algorithm][r.workload] += bool(r.contended)
     raw: dict[str, dict[str, float]] = {a: {} for a in algorithms}
     for a in algorithms:
         for w in all_workloads:
@@ -301,6 +344,18 @@ def compute_scores(
             f"--reference {reference!r} is not among the scored algorithms: {', '.join(algorithms)}"
         )
     speedups = {a: speedup(times[reference], times[a], scored) for a in algorithms}
+    boot = uncertainty.bootstrap_scores(
+        study_times, algorithms, all_workloads, scored, variants, r_max, reference,
+        n_boot=n_boot, seed=seed, confidence=confidence,
+    )  # fmt: skip
+    resampled = boot is not None
+    if boot is None:  # nothing to resample: every interval is None
+        cells = {a: dict.fromkeys(scored) for a in algorithms}
+        boot = {"times": cells, "ratios": cells, "scores": dict.fromkeys(algorithms)}
+        boot["speedups"] = dict.fromkeys(algorithms)
+    for a in algorithms:
+        if speedups[a]["geomean"] is None:
+            boot["speedups"][a] = None
     return ScoreResult(
         by=by,
         r_max=r_max,
@@ -317,6 +372,13 @@ def compute_scores(
         reference=reference,
         speedups=speedups,
         warnings=warnings,
+        contended=contended,
+        n_boot=n_boot if resampled else 0,
+        confidence=confidence,
+        time_intervals=boot["times"],
+        ratio_intervals=boot["ratios"],
+        score_intervals=boot["scores"],
+        speedup_intervals=boot["speedups"],
     )
 
 
@@ -339,15 +401,19 @@ def scores_from_store(
     by: str = "time",
     reference: str | None = None,
     r_max: float = R_MAX,
+    n_boot: int = uncertainty.N_BOOT,
+    seed: int = 0,
 ) -> tuple[ScoreResult, dict[str, Any], list[TimeRecord]]:
-    """Score one benchmark of a store (the latest by default); also returns its record and
-    the time records."""
+    """Score one benchmark of a store (the latest by default), with bootstrap intervals; also
+    returns its record and the time records."""
     bench = store.benchmark(benchmark_id)
     trials = store.trials(benchmark_id=bench["id"])
     records = records_from_trials(trials, by)
     if not records:
         raise TrainlabError(f"benchmark {bench['id']} has no finished trials yet")
-    result = compute_scores(records, r_max=r_max, reference=reference, by=by)
+    result = compute_scores(
+        records, r_max=r_max, reference=reference, by=by, n_boot=n_boot, seed=seed
+    )
     unfinished = sum(t["status"] in ("pending", "running") for t in trials)
     if unfinished:
         result.warnings.insert(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 from trainlab.cli import argtypes, common
@@ -14,62 +13,15 @@ HELP = "performance profiles and scores of a benchmark"
 
 
 def times_csv(text: str) -> tuple[Path, list]:
-    """A times file, read and checked whole as the option is parsed: a UTF-8 CSV (a byte-order
-    mark is fine) with the scoring columns, each (algorithm, workload, study, trial) once, every
-    time > 0 or inf. Returns the path and its :class:`TimeRecord` rows."""
-    from trainlab.bench.scoring import CSV_COLUMNS, TimeRecord
+    """A times file, read and checked whole as the option is parsed
+    (:func:`~trainlab.bench.scoring.read_times_csv`). Returns the path and its rows."""
+    from trainlab.bench.scoring import read_times_csv
 
     path = argtypes.readable_file(text)
-
-    def bad(line: int | None, message: str) -> argtypes.BadValue:
-        return argtypes.BadValue(f"{path}{'' if line is None else f':{line}'}: {message}")
-
-    records, seen = [], {}
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            header = [h.strip() for h in next(reader, [])]
-            if not header:
-                raise bad(None, f"empty file (expected a header {','.join(CSV_COLUMNS)})")
-            missing = [c for c in CSV_COLUMNS if c not in header]
-            if missing:
-                raise bad(1, f"missing column(s) {', '.join(missing)} in the header")
-            col = {c: header.index(c) for c in CSV_COLUMNS}
-            for line, row in enumerate(reader, start=2):
-                if not any(cell.strip() for cell in row):
-                    continue
-                if len(row) != len(header):
-                    raise bad(line, f"expected {len(header)} fields, got {len(row)}")
-                cells = {c: row[i].strip() for c, i in col.items()}
-                if not cells["algorithm"] or not cells["workload"]:
-                    raise bad(line, "empty algorithm or workload")
-                try:
-                    study, trial = int(cells["study"]), int(cells["trial"])
-                except ValueError:
-                    raise bad(line, "study and trial must be integers") from None
-                try:
-                    time = float(cells["time"])
-                except ValueError:
-                    raise bad(
-                        line, f"time {cells['time']!r} is not a number (use inf for a miss)"
-                    ) from None
-                if study < 0 or trial < 0:
-                    raise bad(line, "study and trial must be >= 0")
-                if not time > 0:  # also nan
-                    raise bad(line, f"time must be > 0 or inf (a miss), got {cells['time']}")
-                key = (cells["algorithm"], cells["workload"], study, trial)
-                if key in seen:
-                    raise bad(line, f"duplicate row (same algorithm, workload, study and trial "
-                                    f"as line {seen[key]})")  # fmt: skip
-                seen[key] = line
-                records.append(TimeRecord(*key, time))
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise bad(None, f"not a readable UTF-8 CSV file ({exc})") from None
-    except OSError as exc:
-        raise bad(None, f"cannot read: {exc.strerror or exc}") from None
-    if not records:
-        raise bad(None, "no rows")
-    return path, records
+        return path, read_times_csv(path)
+    except TrainlabError as exc:
+        raise argtypes.BadValue(str(exc)) from None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

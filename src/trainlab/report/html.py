@@ -1,8 +1,12 @@
 """The HTML report of a benchmark: one self-contained ``index.html`` (plots inlined as PNG data
 URIs; the PNG files are written next to it too).
 
-Sections: the benchmark's configuration, scores (by timed seconds and by steps), performance
-profiles, the time-to-target table, learning curves per workload, and every trial. Every name
+Sections: the benchmark's configuration (with the untimed evaluation share of wall time),
+scores and speedups (by timed seconds and by steps) with their 95 % bootstrap intervals as
+numbers and error bars ("n/a" where a benchmark of one study has none), performance profiles,
+the time-to-target table with ratio intervals and contention markers, learning curves per
+workload (validation metric, and training loss where recorded, against timed seconds and
+steps), learning-rate schedules where recorded, and every trial. Every name
 that comes from a user (algorithms, workloads, hyperparameters, errors) is escaped with
 :func:`html.escape`.
 """
@@ -18,9 +22,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from trainlab.bench import uncertainty
 from trainlab.bench.scoring import ScoreResult, compute_scores, records_from_trials
 from trainlab.bench.store import Store
-from trainlab.report import plots
+from trainlab.report import cells, plots
 from trainlab.spec import Target, TrainlabError
 
 CSS = """
@@ -61,14 +66,25 @@ def _img(path: Path, alt: str) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{esc(alt)}">'
 
 
-def _try_scores(trials: list[dict[str, Any]], by: str, reference: str | None) -> ScoreResult | None:
-    records = records_from_trials(trials, by)
-    if not records:
-        return None
+def _try_scores(
+    trials: list[dict[str, Any]], by: str, reference: str | None, n_boot: int, seed: int
+) -> ScoreResult | None:
     try:
-        return compute_scores(records, reference=reference, by=by)
+        records = records_from_trials(trials, by)
+        if not records:
+            return None
+        return compute_scores(records, reference=reference, by=by, n_boot=n_boot, seed=seed)
     except TrainlabError:
         return None
+
+
+def eval_share(trials: list[dict[str, Any]]) -> tuple[float, float, float | None]:
+    """``(eval seconds, wall seconds, eval / wall)`` summed over the trials that recorded both
+    (the share is None when none did): the untimed evaluation share of the benchmark's time."""
+    both = [t for t in trials if t.get("eval_seconds") is not None and t.get("wall_seconds")]
+    evals = sum(float(t["eval_seconds"]) for t in both)
+    wall = sum(float(t["wall_seconds"]) for t in both)
+    return evals, wall, (evals / wall if wall > 0 else None)
 
 
 def build_report(
@@ -76,8 +92,11 @@ def build_report(
     out_dir: str | Path,
     benchmark_id: int | None = None,
     reference: str | None = None,
+    n_boot: int = uncertainty.N_BOOT,
+    seed: int = 0,
 ) -> Path:
-    """Write ``out_dir/index.html`` (and the PNGs) for a benchmark; returns the HTML path."""
+    """Write ``out_dir/index.html`` (and the PNGs) for a benchmark; returns the HTML path.
+    Intervals come from ``n_boot`` bootstrap replicates over studies (0: none)."""
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -96,8 +115,8 @@ def build_report(
 
     algorithms = list(dict.fromkeys(t["algorithm"] for t in trials))
     colour_of = plots.colours(algorithms)
-    by_time = _try_scores(trials, "time", reference)
-    by_steps = _try_scores(trials, "steps", reference)
+    by_time = _try_scores(trials, "time", reference, n_boot, seed)
+    by_steps = _try_scores(trials, "steps", reference, n_boot, seed)
     used: set[str] = set()
     figures: list[tuple[str, str, Path]] = []  # (section, caption, png)
 
@@ -109,6 +128,26 @@ def build_report(
                 scores=result.scores,
             )  # fmt: skip
             figures.append(("profiles", f"performance profiles by {what}", png))
+            png = plots.ratio_bars(
+                result.ratios, result.ratio_intervals, result.r_max,
+                out / f"{_slug('ratios_' + result.by, used)}.png", colour_of,
+                title=f"ratio to the fastest per workload ({what}), 95 % bootstrap intervals",
+            )  # fmt: skip
+            figures.append(("ratios", f"ratios by {what}", png))
+            ranked = result.ranking()
+            png = plots.score_bars(
+                {a: result.scores[a] for a in ranked}, result.score_intervals,
+                out / f"{_slug('scores_' + result.by, used)}.png", colour_of,
+                xlabel=f"score by {what}", title="scores, 95 % intervals",
+            )  # fmt: skip
+            figures.append(("scores", f"scores by {what}", png))
+            png = plots.score_bars(
+                {a: result.speedups[a]["geomean"] for a in ranked}, result.speedup_intervals,
+                out / f"{_slug('speedups_' + result.by, used)}.png", colour_of,
+                xlabel=f"speedup over {result.reference} by {what}", reference_line=1.0,
+                title="speedups (geometric mean), 95 % intervals",
+            )  # fmt: skip
+            figures.append(("scores", f"speedups by {what}", png))
 
     workloads: dict[str, dict[str, Any]] = {}
     for t in trials:
@@ -126,6 +165,11 @@ def build_report(
             name, w["target"], curves, out / f"{_slug('curves_' + name, used)}.png", colour_of
         )
         figures.append(("curves", name, png))
+        if plots.has_lr(curves):
+            png = plots.learning_rates(
+                name, curves, out / f"{_slug('lr_' + name, used)}.png", colour_of
+            )
+            figures.append(("lr", name, png))
 
     page = _page(bench, trials, algorithms, by_time, by_steps, figures, store_path)
     index = out / "index.html"
@@ -160,11 +204,20 @@ def _config_table(bench: dict[str, Any], trials: list[dict], store_path) -> str:
         ("workloads", workloads),
         ("algorithms", ", ".join(options.get("algorithms", []))),
         ("trials by status", ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))),
+        ("untimed evaluation share", _share_text(trials)),
+        ("contended trials", sum(bool(t.get("contended")) for t in trials)),
     ]
     body = "".join(
         f'<tr><th class="l">{esc(k)}</th><td class="l">{esc(v)}</td></tr>' for k, v in rows
     )
     return f"<table>{body}</table>"
+
+
+def _share_text(trials: list[dict[str, Any]]) -> str:
+    evals, wall, share = eval_share(trials)
+    if share is None:
+        return "n/a (no trial recorded its wall time)"
+    return f"{100 * share:.1f} % of wall time ({evals:.1f} s of evaluation in {wall:.1f} s)"
 
 
 def _scores_table(
@@ -181,61 +234,63 @@ def _scores_table(
     head.append('<th class="l">held-out variant failures</th>')
     rows = []
     for a in sorted(algorithms, key=lambda a: (-main.scores.get(a, 0.0), a)):
-        cells = [f'<td class="l">{esc(a)}</td>']
+        row = [f'<td class="l">{esc(a)}</td>']
         for r in (by_time, by_steps):
             if r is None:
                 continue
-            cells.append(f"<td>{r.scores.get(a, 0.0):.3f}</td>")
-            s = r.speedups.get(a, {})
-            cells.append(
-                "<td>-</td>"
-                if s.get("geomean") is None
-                else f"<td>{s['geomean']:.2f}x ({s['workloads']} workloads)</td>"
-            )
+            if a not in r.scores:
+                row += ["<td>-</td>", "<td>-</td>"]
+                continue
+            row.append(f"<td>{esc(cells.score(r, a))}</td>")
+            row.append(f"<td>{esc(cells.speedup(r, a))}</td>")
         fails = main.variant_failures.get(a, {})
         text = "; ".join(f"{b}: {', '.join(v)}" for b, v in sorted(fails.items()))
-        cells.append(f'<td class="l fail">{esc(text)}</td>')
-        rows.append("<tr>" + "".join(cells) + "</tr>")
+        row.append(f'<td class="l fail">{esc(text)}</td>')
+        rows.append("<tr>" + "".join(row) + "</tr>")
     note = (
         f'<p class="note">Score: integral of the performance profile over [1, {main.r_max:g}], '
         "normalised to [0, 1] (higher is better). Per-workload time: median over studies of each "
-        "study's fastest trial that reached the target.</p>"
+        "study's fastest trial that reached the target. In brackets: 95 % bootstrap "
+        f"percentile intervals over studies ({main.n_boot} replicates); n/a: no interval (a "
+        "single study, or an undefined speedup).</p>"
     )
     warn = "".join(f'<p class="note">{esc(w)}</p>' for w in main.warnings)
     return f"<table><tr>{''.join(head)}</tr>{''.join(rows)}</table>{note}{warn}"
 
 
-def _times_table(result: ScoreResult | None, algorithms: list[str], unit: str) -> str:
+def _times_table(result: ScoreResult | None, algorithms: list[str]) -> str:
     if result is None:
         return '<p class="note">No finished trials yet.</p>'
     head = '<th class="l">workload</th>' + "".join(f"<th>{esc(a)}</th>" for a in algorithms)
     rows = []
     names = sorted(set(result.workloads) | {w for a in result.raw_times.values() for w in a})
     for w in names:
-        cells = [f'<td class="l">{esc(w)}</td>']
+        row = [f'<td class="l">{esc(w)}</td>']
         finite = [result.raw_times[a][w] for a in algorithms if a in result.raw_times]
         best = min(finite, default=math.inf)
         for a in algorithms:
             if a not in result.raw_times:
-                cells.append("<td>-</td>")
+                row.append("<td>-</td>")
                 continue
             t = result.raw_times[a].get(w, math.inf)
-            text = _num(t, unit)
-            if w in result.ratios.get(a, {}):
-                r = result.ratios[a][w]
-                if math.isinf(r) and math.isfinite(t):
-                    text += ' <span class="fail">(variant failed: inf)</span>'
-                elif math.isfinite(r):
-                    text += f" ({r:.2f}x)"
+            text = esc(cells.time_ratio(result, a, w))
+            text = text.replace("variant failed", '<span class="fail">variant failed</span>')
+            if math.isinf(t):
+                text = f'<span class="inf">{text}</span>'
             cls = ' class="best"' if math.isfinite(t) and t == best else ""
-            cells.append(f"<td{cls}>{text}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+            row.append(f"<td{cls}>{text}</td>")
+        rows.append("<tr>" + "".join(row) + "</tr>")
+    note = (
+        f'<p class="note">In brackets: the ratio\'s 95 % bootstrap interval (n/a: a single '
+        f"study). {esc(cells.CONTENDED_NOTE)}.</p>"
+    )
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>{note}"
 
 
 TRIAL_COLUMNS = (
     "id", "workload", "algorithm", "study", "trial", "seed", "status", "time to target",
-    "steps to target", "best", "timed s", "hyperparameters", "error",
+    "steps to target", "best", "timed s", "eval s", "wall s", "contended", "hyperparameters",
+    "error",
 )  # fmt: skip
 LEFT = ("workload", "algorithm", "hyperparameters", "error")
 
@@ -256,6 +311,9 @@ def _trial_cells(t: dict[str, Any]) -> list[str]:
         _num(t["steps_to_target"], "", "d"),
         _num(t["best_metric"], "", ".4g"),
         _num(t["timed_seconds"], "", ".1f"),
+        _num(t.get("eval_seconds"), "", ".1f"),
+        _num(t.get("wall_seconds"), "", ".1f"),
+        '<span class="fail">*</span>' if t.get("contended") else "",
         f"<code>{esc(hp)}</code>",
         f'<span class="fail">{esc(error)}</span>',
     ]
@@ -284,23 +342,28 @@ def _page(bench, trials, algorithms, by_time, by_steps, figures, store_path) -> 
         _config_table(bench, trials, store_path),
         "<h2>Scores</h2>",
         _scores_table(by_time, by_steps, algorithms),
-        "<h2>Performance profiles</h2>",
     ]
+    parts += [_img(png, caption) for section, caption, png in figures if section == "scores"]
+    parts.append("<h2>Performance profiles</h2>")
     parts += [_img(png, caption) for section, caption, png in figures if section == "profiles"]
     parts += [
         "<h2>Time to target (median over studies; ratio to the fastest)</h2>",
+        *(_img(png, caption) for section, caption, png in figures if section == "ratios"),
         "<h3>timed seconds</h3>",
-        _times_table(by_time, algorithms, " s"),
+        _times_table(by_time, algorithms),
         "<h3>steps</h3>",
-        _times_table(by_steps, algorithms, ""),
+        _times_table(by_steps, algorithms),
         "<h2>Learning curves</h2>",
-        '<p class="note">Validation metric after each evaluation, against timed training seconds '
-        "and against steps; every trial is a line, one colour per algorithm; "
-        "dashed: the target.</p>",
+        '<p class="note">Validation metric after each evaluation (and, where recorded, the '
+        "training loss below it), against timed training seconds and against steps; every trial "
+        "is a line, one colour per algorithm; dashed: the target. Learning rate against steps "
+        "where the trials recorded it.</p>",
     ]
     for section, caption, png in figures:
         if section == "curves":
             parts += [f"<h3>{esc(caption)}</h3>", _img(png, f"learning curves of {caption}")]
+            parts += [_img(lr, f"learning rate of {caption}") for sec, cap, lr in figures
+                      if sec == "lr" and cap == caption]  # fmt: skip
     parts += [
         "<h2>Trials</h2>",
         f"<details><summary>{len(trials)} trials</summary>{_trials_table(trials)}</details>",

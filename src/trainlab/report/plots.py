@@ -1,4 +1,6 @@
-"""Plots of a benchmark (matplotlib, Agg backend, PNG): learning curves and performance profiles.
+"""Plots of a benchmark (matplotlib, Agg backend, PNG): learning curves (validation metric and
+training loss), learning-rate schedules, performance profiles, and the per-workload ratios and
+the scores with their bootstrap intervals as error bars.
 
 Every function takes plain data and a path, writes one PNG and returns the path. An algorithm
 keeps one colour in every plot (:func:`colours`).
@@ -34,6 +36,37 @@ def label(name: str) -> str:
     return " " + text if text.startswith("_") else text
 
 
+def _curve_axes(ax, curves, colour_of, x_of, y_of, legend: bool) -> bool:
+    """One line per trial (one colour per algorithm) of ``y_of(record)`` against
+    ``x_of(record)``; records where ``y_of`` is None or not finite are left out. Whether
+    anything was drawn."""
+    drawn = False
+    for algorithm, runs in curves.items():
+        first = True
+        for evals in runs:
+            points = [(x_of(r), y_of(r)) for r in evals]
+            points = [(x, y) for x, y in points if y is not None and math.isfinite(y)]
+            if not points:
+                continue
+            xs, ys = zip(*points, strict=True)
+            ax.plot(
+                xs, ys, color=colour_of[algorithm], alpha=0.55, linewidth=1.2,
+                marker="." if len(xs) < 3 else None,
+                label=label(algorithm) if first and legend else None,
+            )  # fmt: skip
+            first, drawn = False, True
+    ax.grid(alpha=0.3)
+    return drawn
+
+
+def _time(r: EvalRecord) -> float:
+    return r.timed_seconds
+
+
+def _step(r: EvalRecord) -> float:
+    return r.step
+
+
 def learning_curves(
     workload: str,
     target: Target,
@@ -42,43 +75,154 @@ def learning_curves(
     colour_of: dict[str, Any] | None = None,
 ) -> Path:
     """Validation metric against timed seconds (left) and steps (right), one line per trial,
-    one colour per algorithm, the target as a dashed line."""
+    one colour per algorithm, the target as a dashed line; when any evaluation carries a
+    training loss, a second row shows the training loss the same way."""
     colour_of = colour_of or colours(sorted(curves))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), dpi=DPI)
-    values = [
-        r.metrics.get(target.metric, math.nan) for runs in curves.values() for e in runs for r in e
-    ]
+    records = [r for runs in curves.values() for e in runs for r in e]
+    has_loss = any(getattr(r, "train_loss", None) is not None for r in records)
+    rows = 2 if has_loss else 1
+    fig, axes = plt.subplots(rows, 2, figsize=(11, 4 * rows), dpi=DPI, squeeze=False)
+    values = [r.metrics.get(target.metric, math.nan) for r in records]
     values = [v for v in values if math.isfinite(v)] + [target.value]
     # a lower-is-better metric (a loss, an error) spanning decades reads better on a log scale
     log_scale = not target.higher_is_better and min(values) > 0 and max(values) / min(values) > 20
-    for ax, x_of, xlabel in (
-        (axes[0], lambda r: r.timed_seconds, "timed training seconds"),
-        (axes[1], lambda r: r.step, "steps"),
-    ):
-        for algorithm, runs in curves.items():
-            first = True
-            for evals in runs:
-                points = [(x_of(r), r.metrics.get(target.metric, math.nan)) for r in evals]
-                points = [(x, y) for x, y in points if math.isfinite(y)]
-                if not points:
-                    continue
-                xs, ys = zip(*points, strict=True)
-                ax.plot(
-                    xs, ys, color=colour_of[algorithm], alpha=0.55, linewidth=1.2,
-                    marker="." if len(xs) < 3 else None,
-                    label=label(algorithm) if first else None,
-                )  # fmt: skip
-                first = False
+    for ax, x_of, xlabel in ((axes[0, 0], _time, "timed training seconds"),
+                             (axes[0, 1], _step, "steps")):  # fmt: skip
+        _curve_axes(ax, curves, colour_of, x_of,
+                    lambda r: r.metrics.get(target.metric, math.nan), ax is axes[0, 1])  # fmt: skip
         ax.axhline(target.value, color="black", linestyle="--", linewidth=1, label="target")
         if log_scale:
             ax.set_yscale("log")
         ax.set_xlabel(xlabel)
         ax.set_ylabel(f"validation {target.metric}")
-        ax.grid(alpha=0.3)
-    axes[0].set_title(label(f"{workload}: {target.describe()}"), loc="left", fontsize=10)
-    handles, labels = axes[1].get_legend_handles_labels()
+        if has_loss:
+            loss_ax = axes[1, 0 if x_of is _time else 1]
+            _curve_axes(loss_ax, curves, colour_of, x_of,
+                        lambda r: getattr(r, "train_loss", None), False)  # fmt: skip
+            loss_ax.set_xlabel(xlabel)
+            loss_ax.set_ylabel("training loss")
+    axes[0, 0].set_title(label(f"{workload}: {target.describe()}"), loc="left", fontsize=10)
+    handles, labels = axes[0, 1].get_legend_handles_labels()
     if handles:
-        axes[1].legend(handles, labels, fontsize=8, loc="best")
+        axes[0, 1].legend(handles, labels, fontsize=8, loc="best")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def has_lr(curves: dict[str, list[list[EvalRecord]]]) -> bool:
+    """Whether any evaluation of ``curves`` records a learning rate."""
+    return any(
+        getattr(r, "lr", None) is not None for runs in curves.values() for e in runs for r in e
+    )
+
+
+def learning_rates(
+    workload: str,
+    curves: dict[str, list[list[EvalRecord]]],
+    path: str | Path,
+    colour_of: dict[str, Any] | None = None,
+) -> Path:
+    """Learning rate (of the first parameter group) against steps, one line per trial; trials
+    that did not record it are left out."""
+    colour_of = colour_of or colours(sorted(curves))
+    fig, ax = plt.subplots(figsize=(6.5, 3.6), dpi=DPI)
+    _curve_axes(ax, curves, colour_of, _step, lambda r: getattr(r, "lr", None), True)
+    ax.set_xlabel("steps")
+    ax.set_ylabel("learning rate")
+    ax.set_title(label(f"{workload}: learning rate"), loc="left", fontsize=10)
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, fontsize=8, loc="best")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _bounds(value: float, bounds: tuple[float, float] | None, cap: float) -> tuple[float, float]:
+    """Error-bar lengths below and above ``value`` (an infinite end drawn up to ``cap``)."""
+    if bounds is None:
+        return 0.0, 0.0
+    low, high = bounds
+    return max(value - min(low, cap), 0.0), max(min(high, cap) - value, 0.0)
+
+
+def ratio_bars(
+    ratios: dict[str, dict[str, float]],
+    intervals: dict[str, dict[str, tuple[float, float] | None]],
+    r_max: float,
+    path: str | Path,
+    colour_of: dict[str, Any] | None = None,
+    title: str = "ratio to the fastest algorithm per workload",
+) -> Path:
+    """Per workload, each algorithm's performance ratio as a bar with its bootstrap interval as
+    an error bar (none where there is no interval); a miss or a ratio beyond ``r_max`` is drawn
+    up to the top of the axis, hatched and labelled."""
+    algorithms = list(ratios)
+    workloads = sorted({w for per in ratios.values() for w in per})
+    colour_of = colour_of or colours(algorithms)
+    top = r_max * 1.1
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.2 * len(workloads) * max(len(algorithms), 1) / 3),
+                                    4), dpi=DPI)  # fmt: skip
+    width = 0.8 / max(len(algorithms), 1)
+    for i, a in enumerate(algorithms):
+        for j, w in enumerate(workloads):
+            r = ratios[a].get(w, math.inf)
+            x = j - 0.4 + width * (i + 0.5)
+            shown = min(r, top)
+            beyond = not r <= r_max
+            ax.bar(x, shown, width, color=colour_of[a], alpha=0.35 if beyond else 0.85,
+                   hatch="//" if beyond else None, label=label(a) if j == 0 else None)  # fmt: skip
+            if beyond:
+                ax.text(x, top * 0.97, "miss" if math.isinf(r) else f"{r:.1f}", ha="center",
+                        va="top", rotation=90, fontsize=7)  # fmt: skip
+            bounds = intervals.get(a, {}).get(w)
+            if bounds is not None and not beyond:
+                below, above = _bounds(r, bounds, top)
+                ax.errorbar(x, r, yerr=[[below], [above]], color="black", capsize=2, lw=1)
+    ax.axhline(r_max, color="grey", linestyle=":", linewidth=1)
+    ax.set_xticks(range(len(workloads)), [label(w) for w in workloads], rotation=20, ha="right")
+    ax.set_ylim(0, top)
+    ax.set_ylabel("time / fastest time")
+    ax.set_title(title, loc="left", fontsize=10)
+    if algorithms:
+        ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def score_bars(
+    values: dict[str, float | None],
+    intervals: dict[str, tuple[float, float] | None],
+    path: str | Path,
+    colour_of: dict[str, Any] | None = None,
+    xlabel: str = "score",
+    reference_line: float | None = None,
+    title: str = "95 % bootstrap intervals",
+) -> Path:
+    """One horizontal bar per algorithm (scores, or speedups with ``reference_line=1``), its
+    bootstrap interval as an error bar; an undefined value (None) is left empty and labelled
+    ``n/a``, as is a missing interval."""
+    algorithms = list(values)
+    colour_of = colour_of or colours(algorithms)
+    fig, ax = plt.subplots(figsize=(6.5, 1.3 + 0.35 * max(len(algorithms), 1)), dpi=DPI)
+    for k, a in enumerate(algorithms):
+        v = values[a]
+        if v is None or not math.isfinite(v):
+            ax.text(0, k, " n/a", va="center", fontsize=8)
+            continue
+        bounds = intervals.get(a)
+        ax.barh(k, v, 0.6, color=colour_of[a], alpha=0.85)
+        if bounds is None:
+            ax.text(v, k, " (no interval: n/a)", va="center", fontsize=7)
+        else:
+            below, above = _bounds(v, bounds, math.inf)
+            ax.errorbar(v, k, xerr=[[below], [above]], color="black", capsize=3, lw=1)
+    if reference_line is not None:
+        ax.axvline(reference_line, color="grey", linestyle=":", linewidth=1)
+    ax.set_yticks(range(len(algorithms)), [label(a) for a in algorithms])
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    fig.suptitle(title, x=0.01, ha="left", fontsize=10)
+    ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return _save(fig, path)
 
