@@ -301,8 +301,8 @@ def row(algorithm="A", workload="w", study=0, trial_index=0, status="reached", *
     """A store trial row as :meth:`Store.trials` returns it (only the columns scoring reads)."""
     base = {"id": 100 + (trial_index or 0), "algorithm": algorithm, "workload": workload,
             "variant": "", "study": study, "trial_index": trial_index, "status": status,
-            "time_to_target": None, "robust_time_to_target": None, "steps_to_target": None,
-            "flops_to_target": None}  # fmt: skip
+            "time_to_target": None, "cpu_time_to_target": None, "ref_steps_to_target": None,
+            "steps_to_target": None, "flops_to_target": None}  # fmt: skip
     return {**base, **columns}
 
 
@@ -335,25 +335,26 @@ def test_records_from_trial_rows_by_hand():
 
 @pytest.mark.parametrize(
     "by, expected",
-    [("time", 3.0), ("robust-time", 3.5), ("steps", 40.0), ("flops", 7e12)],
+    [("time", 3.0), ("cpu-time", 2.5), ("ref-steps", 90.0), ("steps", 40.0), ("flops", 7e12)],
 )
 def test_each_measure_reads_its_own_column(by, expected):
-    trial = row(time_to_target=3.0, robust_time_to_target=3.5, steps_to_target=40,
-                flops_to_target=7e12)  # fmt: skip
+    trial = row(time_to_target=3.0, cpu_time_to_target=2.5, ref_steps_to_target=90.0,
+                steps_to_target=40, flops_to_target=7e12)  # fmt: skip
     assert [r.time for r in records_from_trials([trial], by)] == [expected]
     assert records_from_trials([row(status="missed")], by)[0].time == INF
 
 
-@pytest.mark.parametrize("by", ["robust-time", "flops"])
+@pytest.mark.parametrize("by", ["cpu-time", "ref-steps", "flops"])
 def test_a_measure_the_benchmark_predates_is_a_one_line_error(by):
-    old = {k: v for k, v in row(time_to_target=3.0).items() if not k.startswith(("rob", "flo"))}
+    new = ("cpu_", "ref_", "flops_")
+    old = {k: v for k, v in row(time_to_target=3.0).items() if not k.startswith(new)}
     with pytest.raises(TrainlabError, match="recorded before") as info:
         records_from_trials([old], by)
     assert "\n" not in str(info.value) and by in str(info.value)
     with pytest.raises(TrainlabError, match="recorded before"):
         records_from_trials([row(time_to_target=3.0)], by)  # present but None
     assert records_from_trials([old], "time")[0].time == 3.0
-    with pytest.raises(TrainlabError, match="time, robust-time, steps, flops"):
+    with pytest.raises(TrainlabError, match="time, cpu-time, ref-steps, steps, flops"):
         records_from_trials([old], "seconds")
 
 

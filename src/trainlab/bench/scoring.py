@@ -22,7 +22,8 @@ After AlgoPerf's scoring rules (Dahl et al., "Benchmarking Neural Network Traini
    reported with it; with none, it is undefined).
 
 What "time" means is chosen with ``by`` (:data:`MEASURES`): timed seconds to the target
-(``time``), the contention-robust timed seconds (``robust-time``), steps (``steps``) or
+(``time``), CPU seconds (``cpu-time``), CPU time in reference steps (``ref-steps``, the
+contention-robust measure, see :mod:`trainlab.bench.measures`), steps (``steps``) or
 floating-point operations (``flops``) to the target.
 
 Every time, ratio, score and speedup also gets a bootstrap interval over studies
@@ -49,8 +50,9 @@ INF = math.inf
 CSV_COLUMNS = ("algorithm", "workload", "study", "trial", "time")
 #: ``by`` -> the trial-row column holding that measure of the cost to reach the target
 MEASURES = {
-    "time": "time_to_target",
-    "robust-time": "robust_time_to_target",
+    "time": "time_to_target",  # AlgoPerf's: wall-clock timed seconds
+    "cpu-time": "cpu_time_to_target",  # process CPU seconds of the timed sections
+    "ref-steps": "ref_steps_to_target",  # CPU time in units of a reference step
     "steps": "steps_to_target",
     "flops": "flops_to_target",
 }

@@ -16,7 +16,7 @@ import signal
 import sys
 
 #: command modules, in the order of ``trainlab --help``
-COMMANDS = ("list", "run", "show", "bench", "score", "report", "targets", "demo")
+COMMANDS = ("list", "run", "show", "bench", "score", "compare", "report", "targets", "demo")
 
 INTERRUPTED = 130
 

@@ -136,6 +136,15 @@ def trials_table(trials: list[dict[str, Any]], title: str) -> Table:
     return table
 
 
+def text_table(title: str, header: list[str], rows: list[list[str]]) -> Table:
+    table = Table(title=escape(title))
+    for i, col in enumerate(header):
+        table.add_column(escape(col), justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row))
+    return table
+
+
 def print_trial(con: Console, trial: dict[str, Any], evals: list) -> None:
     """One trial: its settings, hyperparameters and evaluation curve."""
     workload = trial["workload"] + (f":{trial['variant']}" if trial["variant"] else "")
@@ -254,37 +263,19 @@ class BenchmarkDisplay:
 
 
 def print_scores(result, con: Console, title: str = "") -> None:
-    """The time-to-target table and the scores table of a :class:`ScoreResult`."""
-    unit = " s" if result.by == "time" else " steps"
-    table = Table(
-        title=f"{title}time to target ({result.by}; median over studies; ratio to the fastest)"
-    )
-    table.add_column("workload")
-    for a in result.algorithms:
-        table.add_column(escape(a), justify="right")
-    names = sorted({w for times in result.raw_times.values() for w in times})
-    for w in names:
-        cells = []
-        for a in result.algorithms:
-            t = result.raw_times[a][w]
-            text = "inf" if math.isinf(t) else f"{t:.3g}{unit}"
-            if w in result.ratios[a]:
-                r = result.ratios[a][w]
-                if math.isfinite(r):
-                    text += f" ({r:.2f}x)"
-                elif math.isfinite(t):
-                    text += " (variant failed)"
-            cells.append(text)
-        table.add_row(escape(w if w in result.workloads else f"  {w} (held-out)"), *cells)
-    con.print(table)
-    table = Table(title=f"{title}scores (r_max = {result.r_max:g}, by {result.by})")
-    table.add_column("algorithm")
-    table.add_column("score", justify="right")
-    table.add_column(f"speedup vs {escape(str(result.reference))}", justify="right")
-    for a in result.ranking():
-        s = result.speedups[a]
-        speed = "-" if s["geomean"] is None else f"{s['geomean']:.2f}x ({s['workloads']} workloads)"
-        table.add_row(escape(a), f"{result.scores[a]:.3f}", speed)
-    con.print(table)
+    """The time-to-target table and the scores table of a :class:`ScoreResult`, with their
+    95 % bootstrap intervals (cells from :mod:`trainlab.report.cells`, as in the report)."""
+    from trainlab.report import cells
+
+    header, rows = cells.time_table(result)
+    con.print(text_table(f"{title}time to target (by {result.by}; median over studies; ratio to "
+                     "the fastest [95 % interval])", header, rows))  # fmt: skip
+    header, rows = cells.score_table(result)
+    con.print(text_table(f"{title}scores (r_max = {result.r_max:g}, by {result.by})", header, rows))
+    if any(n for per in result.contended.values() for n in per.values()):
+        plain(con, cells.CONTENDED_NOTE)
+    if result.n_boot and all(i is None for i in result.score_intervals.values()):
+        plain(con, "note: no intervals: every algorithm has a single study on each workload "
+                   "(run more --studies)")  # fmt: skip
     for warning in result.warnings:
         plain(con, f"note: {warning}")

@@ -19,6 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="default: the latest")  # fmt: skip
     p.add_argument("--reference", type=argtypes.word, default=None, metavar="ALGORITHM",
                    help="speedups over this algorithm (default: nadamw)")  # fmt: skip
+    common.add_bootstrap(p)
     common.add_store(p, must_exist=True)
     common.add_json(p)
 
@@ -38,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
             f"--reference: no algorithm {args.reference!r} in benchmark {bench['id']} "
             f"(algorithms: {', '.join(names)})"
         )
-    index = build_report(args.store, args.output, bench["id"], reference=args.reference)
+    index = build_report(args.store, args.output, bench["id"], reference=args.reference,
+                         n_boot=args.bootstrap)  # fmt: skip
     if args.json:
         common.print_json({"report": str(index)})
     else:

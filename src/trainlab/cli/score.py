@@ -31,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--benchmark", type=argtypes.trial_id, default=None, metavar="ID",
                    help="default: the latest")  # fmt: skip
     common.add_by(p)
+    common.add_bootstrap(p)
     p.add_argument("--reference", type=argtypes.word, default=None, metavar="ALGORITHM",
                    help="speedups over this algorithm (default: nadamw)")  # fmt: skip
     p.add_argument(
@@ -58,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
             raise TrainlabError("--save-times would overwrite the --times file")
         if args.reference is not None and args.reference not in {r.algorithm for r in records}:
             raise TrainlabError(f"--reference: no algorithm {args.reference!r} in {path}")
-        result = compute_scores(records, r_max=args.r_max, reference=args.reference, by=args.by)
+        result = compute_scores(records, r_max=args.r_max, reference=args.reference, by=args.by,
+                                n_boot=args.bootstrap)  # fmt: skip
         source = str(path)
     else:
         store_path = args.store or Path(DEFAULT_STORE)
@@ -73,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
                     f"(algorithms: {', '.join(sorted(names)) or 'none'})"
                 )
             result, bench, records = scores_from_store(
-                store, bench["id"], by=args.by, reference=args.reference, r_max=args.r_max
+                store, bench["id"], by=args.by, reference=args.reference, r_max=args.r_max,
+                n_boot=args.bootstrap,
             )
         source = f"{store_path}, benchmark {bench['id']}"
     if args.save_times is not None:

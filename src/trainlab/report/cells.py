@@ -25,8 +25,9 @@ def number(value: float | None, spec: str = ".3g", unit: str = "") -> str:
 
 def time(value: float | None, by: str = "time") -> str:
     """A time to the target in the unit of ``by``: ``12.3 s``, ``1.2e+03 steps``, ``inf``."""
-    unit = {"time": " s", "robust-time": " s", "steps": " steps", "flops": " FLOPs"}.get(by, "")
-    spec = ".3g" if by != "steps" else ".4g"
+    unit = {"time": " s", "cpu-time": " cpu s", "ref-steps": " ref steps", "steps": " steps",
+            "flops": " FLOPs"}.get(by, "")  # fmt: skip
+    spec = ".4g" if by in ("steps", "ref-steps") else ".3g"
     return number(value, spec, unit)
 
 
