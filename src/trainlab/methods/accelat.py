@@ -43,7 +43,9 @@ import torch
 
 
 class AccelAT:
-    """Per-epoch learning-rate controller driven by the gradient of held-out accuracy.
+    """Per-epoch learning-rate controller driven by the gradient of held-out accuracy: Nikfam,
+    Marchisio, Martina & Shafique, "AccelAT: A Framework for Accelerating the Adversarial
+    Training of Deep Neural Networks through Accuracy Gradient" (IEEE Access, 2022).
 
     Rule: after epoch ``e``, with ``m_e`` the mean accuracy of the last ``window`` epochs,
     every group's lr is multiplied by ``factor`` (not below its ``min_lr``) when more than

@@ -133,6 +133,13 @@ def fit_exponential(
     minimizes the residual (log-grid search refined by a bounded scalar search). Then up to
     ``outlier_rounds`` refits drop points whose residual exceeds 3 robust standard deviations
     (1.4826 * MAD).
+
+    AutoLRS's loss forecast: Jin et al., "AutoLRS: Automatic Learning-Rate Schedule by
+    Bayesian Optimization on the Fly" (ICLR 2021), fit this model to each candidate's losses.
+
+    >>> losses = [2.0 * math.exp(-0.1 * t) + 0.5 for t in range(30)]
+    >>> [round(v, 3) for v in fit_exponential(losses)]
+    [2.0, -0.1, 0.5]
     """
     y = np.asarray(losses, dtype=np.float64)
     if y.ndim != 1 or len(y) < 3:
@@ -162,7 +169,8 @@ def forecast_exponential(
     rate_max: float = 1.0,
     floor: float | None = None,
 ) -> float:
-    """The fitted exponential of :func:`fit_exponential` evaluated at step ``at``."""
+    """The fitted exponential of :func:`fit_exponential` evaluated at step ``at``: AutoLRS's
+    forecast of the loss a candidate learning rate reaches after a stage (Jin et al., 2021)."""
     a, b, c = fit_exponential(losses, rate_min, rate_max, floor=floor)
     return a * math.exp(b * at) + c
 
@@ -192,7 +200,8 @@ class BayesOpt1D:
     bound ``mu - kappa * sigma`` of a Gaussian process (scikit-learn, Matérn-5/2 + noise) fitted
     to the observations, over a grid of ``grid`` points, skipping points already tried.
     ``tell(x, y)`` records an observation; ``best()`` is the observed point with the lowest
-    value.
+    value. AutoLRS's search over learning rates (Jin et al., "AutoLRS: Automatic Learning-Rate
+    Schedule by Bayesian Optimization on the Fly" (ICLR 2021)).
 
     >>> bo = BayesOpt1D(1e-3, 1.0, rng=0)
     >>> for _ in range(8):
@@ -276,7 +285,9 @@ class BayesOpt1D:
 
 
 class AutoLRS:
-    """The AutoLRS controller for a plain training loop (see the module docstring).
+    """The AutoLRS controller for a plain training loop (see the module docstring): Jin, Zhou,
+    Zhao, Zhu, Guo, Canini & Krishnamurthy, "AutoLRS: Automatic Learning-Rate Schedule by
+    Bayesian Optimization on the Fly" (ICLR 2021).
 
     Rule: per stage, ``n_trials`` candidate lrs each run ``tau'`` steps from a checkpoint;
     each is scored by its exponential loss forecast ``tau`` steps ahead; a GP/LCB search picks

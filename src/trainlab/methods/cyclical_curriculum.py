@@ -50,7 +50,9 @@ from torch import Tensor
 def iter_cycle_fractions(
     start_fraction: float = 0.25, multiplier: float = 0.5, end_fraction: float = 1.0
 ) -> Iterator[float]:
-    """The endless sequence of per-epoch data fractions (see the module docstring)."""
+    """The endless sequence of per-epoch data fractions (see the module docstring).
+
+    The cycle of Kesgin & Amasyali, "Cyclical Curriculum Learning" (arXiv:2202.05531, 2022)."""
     if not 0.0 < start_fraction <= end_fraction <= 1.0:
         raise ValueError("need 0 < start_fraction <= end_fraction <= 1")
     if not 0.0 < multiplier < 1.0:
@@ -74,7 +76,9 @@ def cycle_fractions(
     multiplier: float = 0.5,
     end_fraction: float = 1.0,
 ) -> list[float]:
-    """The first ``num_epochs`` data fractions of the cycle."""
+    """The first ``num_epochs`` data fractions of the cycle.
+
+    The cycle of Kesgin & Amasyali, "Cyclical Curriculum Learning" (arXiv:2202.05531, 2022)."""
     it = iter_cycle_fractions(start_fraction, multiplier, end_fraction)
     return [next(it) for _ in range(num_epochs)]
 
@@ -89,6 +93,9 @@ def curriculum_subset(
 
     ``mode="weighted"``: drawn without replacement with probability ``∝ 1 / difficulty``;
     ``mode="easiest"``: the lowest-difficulty examples (ties: lower index first).
+
+    The easy-first draw of Kesgin & Amasyali, "Cyclical Curriculum Learning" (arXiv:2202.05531,
+    2022).
     """
     n = len(difficulty)
     k = min(n, max(1, math.ceil(fraction * n - 1e-9)))
@@ -104,7 +111,9 @@ def curriculum_subset(
 
 
 class CyclicalCurriculum:
-    """Per-epoch training subsets whose size cycles between an easy subset and the full data."""
+    """Per-epoch training subsets whose size cycles between an easy subset and the full data.
+
+    Paper: Kesgin & Amasyali, "Cyclical Curriculum Learning" (arXiv:2202.05531, 2022)."""
 
     def __init__(
         self,

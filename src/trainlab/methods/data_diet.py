@@ -80,6 +80,9 @@ def el2n_scores(outputs: Tensor, targets: Tensor) -> Tensor:
     ``outputs`` are logits ``[B, C]`` (or ``[B, L, C]`` with ``targets [B, L]``: mean over
     positions) when ``targets`` are integer labels; for float ``targets`` shaped like
     ``outputs`` (regression) the score is the L2 norm of ``outputs - targets`` per example.
+
+    The EL2N score of Paul, Ganguli & Dziugaite, "Deep Learning on a Data Diet: Finding Important
+    Examples Early in Training" (NeurIPS 2021).
     """
     outputs = outputs.detach()
     if targets.dtype.is_floating_point:
@@ -141,6 +144,9 @@ def grand_scores(
     ``method``: ``"vmap"`` (vectorised, ``chunk_size`` examples per pass; default from
     :func:`grand_chunk_size`), ``"loop"`` (one ``torch.func.grad`` per example) or ``"auto"``
     (``"loop"`` when the model holds one of :data:`LOOP_MODULES`, else ``"vmap"``).
+
+    The GraNd score of Paul, Ganguli & Dziugaite, "Deep Learning on a Data Diet: Finding Important
+    Examples Early in Training" (NeurIPS 2021).
     """
     if method == "auto":
         method = "loop" if any(isinstance(m, LOOP_MODULES) for m in model.modules()) else "vmap"
@@ -192,7 +198,8 @@ def score_examples(
     """``score(examples(indices))`` for all ``num_examples`` examples in index order,
     ``chunk_size`` at a time, with ``model`` in eval mode (restored afterwards); the scores are
     detached, float32 and on the CPU. ``examples(indices)`` fetches a batch (e.g. rows of
-    in-memory tensors); ``score`` runs the model on it."""
+    in-memory tensors); ``score`` runs the model on it.
+    Scores every example for Data Diet pruning (Paul et al., NeurIPS 2021)."""
     parts = []
     with evaluating(model):
         for start in range(0, num_examples, chunk_size):
@@ -203,7 +210,8 @@ def score_examples(
 
 def average_over_runs(score_run: Callable[[int], Tensor], num_runs: int) -> Tensor:
     """The mean of ``score_run(r)`` for ``r = 0 .. num_runs - 1`` (one independent
-    initialisation and short training run each): the paper's expectation over weights."""
+    initialisation and short training run each): the paper's expectation over weights.
+    Paul et al. (NeurIPS 2021) average both scores over runs this way."""
     if num_runs < 1:
         raise ValueError("num_runs must be >= 1")
     total = None
@@ -216,7 +224,8 @@ def average_over_runs(score_run: Callable[[int], Tensor], num_runs: int) -> Tens
 def select_by_score(scores: Tensor, keep_fraction: float, offset_fraction: float = 0.0) -> Tensor:
     """Indices of the examples to keep: sorted by descending score, skip the top
     ``offset_fraction`` (the hardest, often noisy, examples), keep the next ``keep_fraction``
-    of the whole set (fewer if the offset leaves fewer). Ties keep the lower index first."""
+    of the whole set (fewer if the offset leaves fewer). Ties keep the lower index first.
+    Data Diet pruning (Paul et al., NeurIPS 2021): keep the highest-scoring examples."""
     if not 0.0 < keep_fraction <= 1.0:
         raise ValueError(f"keep_fraction must be in (0, 1], got {keep_fraction}")
     if not 0.0 <= offset_fraction < 1.0:

@@ -60,7 +60,9 @@ def ensemble_soft_targets(
 ) -> Tensor:
     """Mean softmax of ``teachers`` on ``inputs`` (teachers run in eval mode; their mode is
     restored afterwards). ``inputs`` is whatever ``forward(model, inputs)`` takes (a tensor, a
-    batch object); ``forward`` defaults to ``model(inputs)``."""
+    batch object); ``forward`` defaults to ``model(inputs)``.
+    The soft targets of Shen & Savvides, "MEAL V2: Boosting Vanilla ResNet-50 to 80%+ Top-1 Accuracy
+    on ImageNet without Tricks" (arXiv:2009.08453, 2020)."""
     if not teachers:
         raise ValueError("need at least one teacher")
     total = None
@@ -78,6 +80,9 @@ class TeacherTargets:
     ``compute(indices) -> soft targets`` is called once per chunk of the training set. Freshly
     generated examples (negative indices) have no entry: compute theirs with
     :func:`ensemble_soft_targets`.
+
+    Paper: Shen & Savvides, "MEAL V2: Boosting Vanilla ResNet-50 to 80%+ Top-1 Accuracy on ImageNet
+    without Tricks" (arXiv:2009.08453, 2020).
     """
 
     def __init__(

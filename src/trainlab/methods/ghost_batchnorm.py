@@ -117,9 +117,13 @@ class _GhostBatchNorm(nn.modules.batchnorm._BatchNorm):
 
 class GhostBatchNorm1d(_GhostBatchNorm, nn.BatchNorm1d):
     """Ghost Batch Normalization for ``(N, C)`` or ``(N, C, L)`` inputs: in training, each run
-    of ``ghost_batch_size`` examples is normalized by its own statistics (see the module doc)."""
+    of ``ghost_batch_size`` examples is normalized by its own statistics (see the module doc).
+    Paper: Hoffer, Hubara & Soudry, "Train longer, generalize better: closing the
+    generalization gap in large batch training of neural networks" (NeurIPS 2017)."""
 
 
 class GhostBatchNorm2d(_GhostBatchNorm, nn.BatchNorm2d):
     """Ghost Batch Normalization for ``(N, C, H, W)`` inputs: in training, each run of
-    ``ghost_batch_size`` examples is normalized by its own statistics (see the module doc)."""
+    ``ghost_batch_size`` examples is normalized by its own statistics (see the module doc).
+    Paper: Hoffer, Hubara & Soudry, "Train longer, generalize better: closing the
+    generalization gap in large batch training of neural networks" (NeurIPS 2017)."""

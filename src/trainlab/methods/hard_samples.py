@@ -55,7 +55,10 @@ B = TypeVar("B")
 
 
 def hardest(losses: Sequence[float] | Tensor, delta: int) -> list[int]:
-    """Positions of the ``delta`` highest losses, highest first (ties: earlier first)."""
+    """Positions of the ``delta`` highest losses, highest first (ties: earlier first).
+
+    The selection of Sahayam, Zakkam & Jayaraman, "Can we learn better with hard samples?"
+    (arXiv:2304.03486, 2023)."""
     if delta < 1:
         raise ValueError(f"delta must be >= 1, got {delta}")
     values = torch.as_tensor(losses, dtype=torch.float64).flatten()
@@ -71,7 +74,9 @@ def hard_batches(
 ) -> Iterator[B]:
     """From each pool of ``pool_size`` candidate batches, yield the ``delta`` with the highest
     ``batch_loss`` (highest first). The losses of a pool are computed when the pool is drawn,
-    i.e. with the weights current at that moment. Stops when ``batches`` runs out."""
+    i.e. with the weights current at that moment. Stops when ``batches`` runs out.
+    Paper: Sahayam, Zakkam & Jayaraman, "Can we learn better with hard samples?" (arXiv:2304.03486,
+    2023)."""
     if pool_size < 1:
         raise ValueError(f"pool_size must be >= 1, got {pool_size}")
     if not 1 <= delta <= pool_size:

@@ -78,7 +78,9 @@ def plan_one_epoch(
     flops_per_parameter_token: float = 6.0,
     available_tokens: int | None = None,
 ) -> OneEpochPlan:
-    """Model size and iteration count for ``compute_flops`` under one-epoch training."""
+    """Model size and iteration count for ``compute_flops`` under one-epoch training.
+
+    The compute allocation of Komatsuzaki, "One Epoch Is All You Need" (arXiv:1906.06669, 2019)."""
     if compute_flops <= 0 or tokens_per_iteration <= 0:
         raise ValueError("compute_flops and tokens_per_iteration must be positive")
     if tokens_per_parameter <= 0 or flops_per_parameter_token <= 0:
@@ -98,7 +100,10 @@ def plan_one_epoch(
 
 
 def choose_model_size(candidates: Mapping[str, int], parameters: int) -> str:
-    """The candidate (name -> parameter count) closest to ``parameters`` on a log scale."""
+    """The candidate (name -> parameter count) closest to ``parameters`` on a log scale.
+
+    Used by :func:`plan_one_epoch`; Komatsuzaki, "One Epoch Is All You Need" (arXiv:1906.06669,
+    2019)."""
     if not candidates:
         raise ValueError("no candidate models")
     return min(candidates, key=lambda k: abs(math.log(candidates[k]) - math.log(parameters)))
@@ -124,6 +129,8 @@ def one_pass(batches: Iterable[B], key: Callable[[B], Iterable[Any]] | None = No
     cannot repeat). Meeting an identity twice raises :class:`RepeatedExampleError`: the data
     source ran out and began a second epoch. Negative integer identities (the convention for
     freshly generated examples) are never compared.
+
+    Paper: Komatsuzaki, "One Epoch Is All You Need" (arXiv:1906.06669, 2019).
     """
     seen: set[Any] = set()
     for batch in batches:

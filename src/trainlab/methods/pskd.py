@@ -52,14 +52,20 @@ from torch import Tensor
 
 
 def pskd_alpha(t: float, total: float, alpha_T: float = 0.8) -> float:
-    """``alpha_t = alpha_T * t / T`` (clipped to ``[0, alpha_T]``)."""
+    """``alpha_t = alpha_T * t / T`` (clipped to ``[0, alpha_T]``).
+
+    The schedule of Kim, Ji, Yoon & Hwang, "Self-Knowledge Distillation with Progressive Refinement
+    of Targets" (ICCV 2021)."""
     if total <= 0:
         return alpha_T
     return alpha_T * min(max(t / total, 0.0), 1.0)
 
 
 def pskd_targets(labels: Tensor, past_probs: Tensor, alpha: float) -> Tensor:
-    """``(1 - alpha) * onehot(labels) + alpha * past_probs``."""
+    """``(1 - alpha) * onehot(labels) + alpha * past_probs``.
+
+    The soft targets of Kim, Ji, Yoon & Hwang, "Self-Knowledge Distillation with Progressive
+    Refinement of Targets" (ICCV 2021)."""
     onehot = F.one_hot(labels.long(), past_probs.shape[-1]).to(past_probs.dtype)
     return (1.0 - alpha) * onehot + alpha * past_probs
 
@@ -69,6 +75,9 @@ class PSKD:
 
     Neither :meth:`targets` nor :meth:`record` reads a value back to the host: negative
     (fresh) indices are routed to a scratch row that is never marked seen.
+
+    Paper: Kim, Ji, Yoon & Hwang, "Self-Knowledge Distillation with Progressive Refinement of
+    Targets" (ICCV 2021).
     """
 
     def __init__(

@@ -51,7 +51,9 @@ from torch import Tensor
 
 def cluster_features(outputs: Tensor, targets: Tensor | None = None) -> Tensor:
     """The per-example features USEFUL clusters: logits, position-averaged logits for sequence
-    outputs, flattened outputs for regression."""
+    outputs, flattened outputs for regression.
+    USEFUL: Nguyen, Haddad, Gan & Mirzasoleiman, "Changing the Training Data Distribution to Reduce
+    Simplicity Bias Improves In-distribution Generalization" (NeurIPS 2024)."""
     outputs = outputs.detach().float()
     if targets is not None and not targets.dtype.is_floating_point and outputs.ndim > 2:
         return outputs.flatten(1, -2).mean(1)
@@ -69,6 +71,9 @@ def slow_learnable_mask(
 
     ``outputs``: per-example features ``[N, D]`` (see :func:`cluster_features`); ``losses``:
     per-example losses ``[N]``; ``labels``: class per example ``[N]`` (``None``: one group).
+
+    USEFUL's clustering step: Nguyen, Haddad, Gan & Mirzasoleiman, "Changing the Training Data
+    Distribution to Reduce Simplicity Bias Improves In-distribution Generalization" (NeurIPS 2024).
     """
     from sklearn.cluster import KMeans
 
@@ -95,7 +100,11 @@ def slow_learnable_mask(
 
 
 def upsampled_indices(slow: Tensor, upsample: int = 2) -> Tensor:
-    """All indices once, plus the slow-learnable ones ``upsample - 1`` more times."""
+    """All indices once, plus the slow-learnable ones ``upsample - 1`` more times.
+
+    USEFUL's upsampling step: Nguyen, Haddad, Gan & Mirzasoleiman, "Changing the Training Data
+    Distribution to Reduce Simplicity Bias Improves In-distribution Generalization"
+    (NeurIPS 2024)."""
     if upsample < 1:
         raise ValueError(f"upsample must be >= 1, got {upsample}")
     everything = torch.arange(len(slow))

@@ -70,7 +70,8 @@ class EMA:
 
     Rule: ``w_ema <- d w_ema + (1 - d) w`` per :meth:`update`, from the weights at
     construction; ``warmup=True`` uses ``d_n = min(d, (1 + n) / (10 + n))`` at update ``n``.
-    Buffers are copied from the model.
+    Buffers are copied from the model. Polyak-Ruppert averaging in its exponential form
+    (Polyak & Juditsky, "Acceleration of Stochastic Approximation by Averaging" (1992)).
 
     >>> net = nn.Linear(1, 1, bias=False)
     >>> _ = net.weight.data.fill_(0.0)
@@ -124,6 +125,8 @@ class SWA:
     """The running mean of the weights passed to :meth:`update`, in a separate copy ``.model``.
 
     Rule: ``w_swa <- w_swa + (w - w_swa) / (n + 1)``; the first update copies ``w``.
+    Stochastic Weight Averaging: Izmailov et al., "Averaging Weights Leads to Wider Optima and
+    Better Generalization" (UAI 2018).
 
     >>> net = nn.Linear(1, 1, bias=False)
     >>> swa = SWA(net)
@@ -156,6 +159,12 @@ class SWA:
 
 
 def has_batchnorm(model: nn.Module) -> bool:
+    """Whether ``model`` holds a BatchNorm layer (its running statistics would need
+    :func:`recompute_batchnorm` after averaging).
+
+    >>> has_batchnorm(nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))), has_batchnorm(nn.ReLU())
+    (True, False)
+    """
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
@@ -192,6 +201,9 @@ def recompute_batchnorm(
     Batches are tensors or ``(x, ...)`` tuples/lists whose first element is the input, moved
     to ``device`` when given. For other batch types pass ``forward(model, batch)``: it gets
     each batch as the loader yields it (no unpacking, no ``device`` move).
+
+    SWA's last step before evaluation (Izmailov et al., 2018): averaged weights
+    change the activation statistics, so BatchNorm's are recomputed with one pass over data.
     """
     if not isinstance(model, nn.Module):
         raise TypeError("recompute_batchnorm(loader, model, ...): model is not an nn.Module")
@@ -223,7 +235,14 @@ def swa_schedule(
 ) -> float:
     """Learning-rate multiplier for SWA training: linear warmup, cosine decay from 1 to
     ``swa_lr_fraction`` reached at ``swa_start``, then constant ``swa_lr_fraction``
-    (``total_steps`` is accepted for the common schedule signature; the SWA phase runs to it)."""
+    (``total_steps`` is accepted for the common schedule signature; the SWA phase runs to it).
+
+    The learning rate of SWA training (Izmailov et al., 2018): a decaying phase, then a
+    constant one whose weights are averaged.
+
+    >>> [round(swa_schedule(s, 10, swa_start=4, swa_lr_fraction=0.1), 3) for s in (0, 2, 4, 9)]
+    [1.0, 0.55, 0.1, 0.1]
+    """
     if step < warmup_steps:
         return (step + 1) / warmup_steps
     if step >= swa_start:
