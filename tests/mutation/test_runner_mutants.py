@@ -319,19 +319,41 @@ def test_nonfinite_validation_loss_is_diverged():
 def test_missing_or_nan_metrics():
     # no metrics at all: no best metric, no divergence; a NaN accuracy is not a best metric
     clock = FakeClock()
-    w = RecordingWorkload(clock, script=[None, {"accuracy": math.nan}, {"accuracy": 0.5}])
+    script = [None, {"accuracy": math.nan}, {"accuracy": 0.5}, {"accuracy": 0.3}]
+    w = RecordingWorkload(clock, script=script)
     a = Recording(clock)
-    r = run_trial(w, a, clock=clock, eval_every_steps=2, max_steps=6, count_flops=False)
-    assert (r.status, r.n_evals, r.best_metric) == ("missed", 3, 0.5)
+    r = run_trial(w, a, clock=clock, eval_every_steps=2, max_steps=8, count_flops=False)
+    assert (r.status, r.n_evals, r.best_metric) == ("missed", 4, 0.5)  # the best, not the last
+    clock = FakeClock()
+    w = RecordingWorkload(clock, script=[None, {"accuracy": math.inf}])
+    r = run_trial(w, Recording(clock), clock=clock, eval_every_steps=2, max_steps=4)
+    assert r.n_evals == 2 and r.best_metric is None
+
+
+def test_a_state_without_an_optimizer_records_no_lr():
+    class Plain(Recording):
+        def init(self, workload, model, hp, seed):
+            self.clock.advance(self.init_cost)
+            return type("State", (), {"model": model})()
+
+    clock = FakeClock()
+    r = run_trial(
+        RecordingWorkload(clock, script=[0.5]), Plain(clock), clock=clock, eval_every_steps=2,
+        max_steps=2, count_flops=False,
+    )  # fmt: skip
+    assert r.status == "missed" and r.evals[0].lr is None
 
 
 def test_flops_are_counted_and_reported():
     clock = FakeClock()
     w = RecordingWorkload(clock, script=[0.95])
     a = Recording(clock)
-    r = run_trial(w, a, {"lr": 0.25}, clock=clock, eval_every_steps=2, max_steps=4)
+    store = RecordingStore()
+    r = run_trial(w, a, {"lr": 0.25}, clock=clock, eval_every_steps=2, max_steps=4, store=store)
     # the scripted update does no arithmetic on tensors: zero FLOPs, but counted
     assert r.flops_per_step == 0 and r.flops_to_target == 0
+    row = store.finished[0][1]
+    assert row["flops_per_step"] == 0 and row["flops_to_target"] == 0
     # the throwaway step of the count got the same hyperparameters as the trial
     assert [c[2] for c in calls(a, "init")] == [{"batch_size": 8, "lr": 0.25}] * 2
 
