@@ -28,9 +28,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
 # Mutation testing (mutmut; the modules and tests are in pyproject's [tool.mutmut]). Not part of
-# `make test` nor of CI: about an hour on two cores. MUTANTS narrows it to one module, e.g.
-# `make mutation MUTANTS='trainlab.optim.lion*'`; results stay in mutants/ and a second run only
-# tests what changed. docs/mutation.md has the kill rates and the equivalent mutants.
+# `make test` nor of CI: minutes on an idle machine, up to an hour on a busy one. MUTANTS
+# narrows it to one module, e.g. `make mutation MUTANTS='trainlab.optim.lion*'`; results stay
+# in mutants/ and a second run only tests what changed. One OpenMP thread: the forked test
+# processes hang otherwise. docs/mutation.md has the kill rates and the equivalent mutants.
 MUTANTS ?=
 mutation: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[mutation]'
