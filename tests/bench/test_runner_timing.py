@@ -5,15 +5,17 @@ import math
 import pytest
 from fakes import FakeClock, ScriptedAlgorithm, ScriptedWorkload
 
-from trainlab.bench import runner
+from trainlab.bench import measures, runner
 from trainlab.bench.runner import run_trial
 from trainlab.bench.store import Store
 
 
 @pytest.fixture(autouse=True)
 def fresh_process():
-    """Each test sees the runner as a new process would (warm-up not yet done)."""
+    """Each test sees the runner as a new process would (warm-up not yet done, no FLOPs counted:
+    without the second, whether a trial pays for its FLOP count depends on the tests before it)."""
     runner._warmed_up.clear()
+    measures._FLOPS.clear()
 
 
 def make(script=(), **algo):
