@@ -20,6 +20,8 @@ def run_cli(capsys, *args):
     [
         (["run", "-w", "nope", "-a", "adamw"], "unknown workload 'nope'"),
         (["run", "-w", "digits_cnn", "-a", "nope"], "unknown algorithm 'nope'"),
+        (["run", "-w", "digits_cnn", "-a", "lion+onecycle"], "unknown schedule 'onecycle'"),
+        (["run", "-w", "digits_cnn", "-a", "lino+cosine"], "optimizers: adamw, adan"),
         (
             ["run", "-w", "digits_cnn", "-a", "adamw", "--set", "lr=1"],
             "unknown hyperparameter 'lr'",

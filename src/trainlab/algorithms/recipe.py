@@ -20,7 +20,15 @@ from torch import Tensor, nn
 from trainlab import schedules
 from trainlab.optim import param_groups
 from trainlab.registry import register_resolver
-from trainlab.spec import Algorithm, Batch, Param, SearchSpace, TrainState, Workload
+from trainlab.spec import (
+    Algorithm,
+    Batch,
+    Param,
+    SearchSpace,
+    TrainlabError,
+    TrainState,
+    Workload,
+)
 
 
 @dataclass(frozen=True)
@@ -191,13 +199,22 @@ class Recipe(Algorithm):
 
 
 def resolve_composed(name: str) -> Algorithm | None:
-    """``OPT+SCHED`` -> a :class:`Recipe`, when both parts exist."""
+    """``OPT+SCHED`` -> a :class:`Recipe`. A name with a ``+`` whose part is unknown is an
+    error that lists the optimizers or the schedules (not every algorithm)."""
     if "+" not in name:
         return None
     opt_name, sched_name = name.split("+", 1)
-    if opt_name in OPTIMIZERS and sched_name in SCHEDULES:
-        return Recipe(OPTIMIZERS[opt_name], SCHEDULES[sched_name])
-    return None
+    if opt_name not in OPTIMIZERS:
+        raise TrainlabError(
+            f"unknown optimizer {opt_name!r} in {name!r}; optimizers: "
+            f"{', '.join(sorted(OPTIMIZERS))}"
+        )
+    if sched_name not in SCHEDULES:
+        raise TrainlabError(
+            f"unknown schedule {sched_name!r} in {name!r}; schedules: "
+            f"{', '.join(sorted(SCHEDULES))}"
+        )
+    return Recipe(OPTIMIZERS[opt_name], SCHEDULES[sched_name])
 
 
 register_resolver(resolve_composed)
