@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -96,6 +97,39 @@ class TrainlabOptimizer(Optimizer):
         for group in self.param_groups:  # checkpoints written before these keys existed
             group.setdefault("foreach", None)
             group.setdefault("maximize", False)
+
+
+class ElementwiseOptimizer(TrainlabOptimizer):
+    """An optimizer whose update is elementwise per parameter given its state buffers: a
+    subclass names its ``buffers`` (with initializers in ``buffer_init``, zero otherwise),
+    whether it counts steps, and its two update paths ``foreach_update`` and ``single_update``
+    (multi-tensor and per-tensor, chosen by the group's ``foreach``), each called as
+    ``update(group, params, grads, *buffers[, steps])``."""
+
+    buffers: tuple[str, ...] = ()
+    buffer_init: Mapping[str, BufferInit] = {}
+    counts_steps: bool = False
+
+    def foreach_update(self, group: dict, *tensors: Any) -> None:
+        raise NotImplementedError
+
+    def single_update(self, group: dict, *tensors: Any) -> None:
+        raise NotImplementedError
+
+    def group_tensors(self, group: dict) -> tuple[list, ...]:
+        """``(params, grads, *buffers[, steps])`` of ``group``'s parameters with a gradient."""
+        return group_tensors(self, group, self.buffers, init=self.buffer_init,
+                             step=self.counts_steps)  # fmt: skip
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
+        """One update of every parameter with a gradient; returns ``closure()`` if given."""
+        loss = evaluate_closure(closure)
+        for group in self.param_groups:
+            tensors = self.group_tensors(group)
+            if tensors[0]:
+                run_update(group, self.foreach_update, self.single_update, *tensors)
+        return loss
 
 
 def uses_foreach(group: dict) -> bool:

@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from trainlab.optim._common import (
+    ElementwiseOptimizer,
     Params,
-    TrainlabOptimizer,
     check_betas,
     check_nonnegative,
     copy_of_grad,
     corrected_sqrt,
     ema_square_,
-    evaluate_closure,
-    group_tensors,
     lr_of,
-    run_update,
 )
 
 
-class Adan(TrainlabOptimizer):
+class Adan(ElementwiseOptimizer):
     r"""Adan: Adam-like steps from a momentum of the gradients and a momentum of their
     differences, which together estimate a Nesterov look-ahead without evaluating the
     gradient elsewhere.
@@ -91,6 +88,10 @@ class Adan(TrainlabOptimizer):
         3
     """
 
+    buffers = ("exp_avg", "exp_avg_diff", "exp_avg_sq", "prev_grad")
+    buffer_init = {"prev_grad": copy_of_grad}  # g_0 := g_1: the first difference is zero
+    counts_steps = True
+
     def __init__(
         self,
         params: Params,
@@ -121,21 +122,11 @@ class Adan(TrainlabOptimizer):
             fused=fused,
         )
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
-        """One update of every parameter with a gradient; returns ``closure()`` if given."""
-        loss = evaluate_closure(closure)
-        for group in self.param_groups:
-            tensors = group_tensors(
-                self,
-                group,
-                ("exp_avg", "exp_avg_diff", "exp_avg_sq", "prev_grad"),
-                init={"prev_grad": copy_of_grad},  # g_0 := g_1: the first difference is zero
-                step=True,
-            )
-            if tensors[0]:
-                run_update(group, _foreach_adan, _single_adan, *tensors)
-        return loss
+    def foreach_update(self, *tensors: Any) -> None:
+        _foreach_adan(*tensors)
+
+    def single_update(self, *tensors: Any) -> None:
+        _single_adan(*tensors)
 
 
 def _single_adan(params, grads, ms, vs, ns, prevs, steps, group) -> None:

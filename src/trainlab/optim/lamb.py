@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from trainlab.optim._common import (
+    ElementwiseOptimizer,
     Params,
-    TrainlabOptimizer,
     check_betas,
     check_nonnegative,
     corrected_sqrt,
     ema_square_,
-    evaluate_closure,
-    group_tensors,
     lr_of,
-    run_update,
 )
 
 
-class LAMB(TrainlabOptimizer):
+class LAMB(ElementwiseOptimizer):
     r"""LAMB (Layer-wise Adaptive Moments for Batch training): AdamW's update direction,
     rescaled per tensor so that its norm is ``lr`` times the tensor's norm.
 
@@ -85,6 +82,9 @@ class LAMB(TrainlabOptimizer):
         0.01
     """
 
+    buffers = ("exp_avg", "exp_avg_sq")
+    counts_steps = True
+
     def __init__(
         self,
         params: Params,
@@ -119,15 +119,11 @@ class LAMB(TrainlabOptimizer):
             fused=fused,
         )
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
-        """One update of every parameter with a gradient; returns ``closure()`` if given."""
-        loss = evaluate_closure(closure)
-        for group in self.param_groups:
-            tensors = group_tensors(self, group, ("exp_avg", "exp_avg_sq"), step=True)
-            if tensors[0]:
-                run_update(group, _foreach_lamb, _single_lamb, *tensors)
-        return loss
+    def foreach_update(self, *tensors: Any) -> None:
+        _foreach_lamb(*tensors)
+
+    def single_update(self, *tensors: Any) -> None:
+        _single_lamb(*tensors)
 
 
 def _trust_ratio(w_norm: Tensor, u_norm: Tensor) -> Tensor:

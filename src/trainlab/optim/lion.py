@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from trainlab.optim._common import (
+    ElementwiseOptimizer,
     Params,
-    TrainlabOptimizer,
     check_betas,
     check_nonnegative,
-    evaluate_closure,
-    group_tensors,
     lr_of,
-    run_update,
 )
 
 
-class Lion(TrainlabOptimizer):
+class Lion(ElementwiseOptimizer):
     r"""Lion (EvoLved Sign Momentum): every coordinate moves by exactly ``lr`` in the
     direction of the sign of an interpolation between momentum and gradient.
 
@@ -68,6 +65,8 @@ class Lion(TrainlabOptimizer):
         True
     """
 
+    buffers = ("exp_avg",)
+
     def __init__(
         self,
         params: Params,
@@ -93,15 +92,11 @@ class Lion(TrainlabOptimizer):
             fused=fused,
         )
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
-        """One update of every parameter with a gradient; returns ``closure()`` if given."""
-        loss = evaluate_closure(closure)
-        for group in self.param_groups:
-            tensors = group_tensors(self, group, ("exp_avg",))
-            if tensors[0]:
-                run_update(group, _foreach_lion, _single_lion, *tensors)
-        return loss
+    def foreach_update(self, *tensors: Any) -> None:
+        _foreach_lion(*tensors)
+
+    def single_update(self, *tensors: Any) -> None:
+        _single_lion(*tensors)
 
 
 def _single_lion(params, grads, ms, group) -> None:

@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from trainlab.optim._common import (
+    ElementwiseOptimizer,
     Params,
-    TrainlabOptimizer,
     check_betas,
     check_nonnegative,
     corrected_sqrt,
     ema_square_,
-    evaluate_closure,
-    group_tensors,
     lr_of,
-    run_update,
 )
 
 
-class NAdamW(TrainlabOptimizer):
+class NAdamW(ElementwiseOptimizer):
     r"""Adam with a Nesterov look-ahead of the momentum and decoupled weight decay.
 
     .. math::
@@ -80,6 +77,9 @@ class NAdamW(TrainlabOptimizer):
         True
     """
 
+    buffers = ("exp_avg", "exp_avg_sq")
+    counts_steps = True
+
     def __init__(
         self,
         params: Params,
@@ -106,15 +106,11 @@ class NAdamW(TrainlabOptimizer):
             fused=fused,
         )
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
-        """One update of every parameter with a gradient; returns ``closure()`` if given."""
-        loss = evaluate_closure(closure)
-        for group in self.param_groups:
-            tensors = group_tensors(self, group, ("exp_avg", "exp_avg_sq"), step=True)
-            if tensors[0]:
-                run_update(group, _foreach_nadamw, _single_nadamw, *tensors)
-        return loss
+    def foreach_update(self, *tensors: Any) -> None:
+        _foreach_nadamw(*tensors)
+
+    def single_update(self, *tensors: Any) -> None:
+        _single_nadamw(*tensors)
 
 
 def _single_nadamw(params, grads, ms, vs, steps, group) -> None:

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from trainlab.optim._common import (
+    ElementwiseOptimizer,
     Params,
-    TrainlabOptimizer,
     check_nonnegative,
-    evaluate_closure,
     group_tensors,
     lr_of,
-    run_update,
 )
 
 
-class SGDW(TrainlabOptimizer):
+class SGDW(ElementwiseOptimizer):
     r"""SGD with heavy-ball or Nesterov momentum and decoupled weight decay: Algorithm 1 of
     the paper, whose schedule multiplier scales both the step and the decay.
 
@@ -130,18 +128,18 @@ class SGDW(TrainlabOptimizer):
         for group in self.param_groups:  # checkpoints written before initial_lr was kept
             group.setdefault("initial_lr", group["lr"])
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
-        """One update of every parameter with a gradient; returns ``closure()`` if given."""
-        loss = evaluate_closure(closure)
-        for group in self.param_groups:
-            buffers = ("momentum_buffer",) if group["momentum"] != 0 else ()
-            tensors = group_tensors(self, group, buffers)
-            if tensors[0]:
-                if not buffers:
-                    tensors = (*tensors, [None] * len(tensors[0]))
-                run_update(group, _foreach_sgdw, _single_sgdw, *tensors)
-        return loss
+    def group_tensors(self, group: dict) -> tuple[list, ...]:
+        """Without momentum there is no buffer: ``None`` stands in for each."""
+        if group["momentum"] != 0:
+            return group_tensors(self, group, ("momentum_buffer",))
+        params, grads = group_tensors(self, group, ())
+        return params, grads, [None] * len(params)
+
+    def foreach_update(self, *tensors: Any) -> None:
+        _foreach_sgdw(*tensors)
+
+    def single_update(self, *tensors: Any) -> None:
+        _single_sgdw(*tensors)
 
 
 def _scales(group: dict) -> tuple[float, float]:
