@@ -12,7 +12,7 @@ import copy
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -346,14 +346,15 @@ class Workload(ABC):
 
 @dataclass
 class TrainState:
-    """What most algorithms carry between steps. Algorithms may subclass it or use their own."""
+    """What most algorithms carry between steps. A method with state of its own extends it
+    with a typed dataclass (``@dataclass(kw_only=True) class MyState(TrainState): ...``)
+    rather than a string-keyed dict."""
 
     workload: Workload
     model: nn.Module
     hp: dict[str, Any]
     optimizer: torch.optim.Optimizer | None = None
     scheduler: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Algorithm(ABC):
