@@ -195,7 +195,7 @@ def test_benchmark_algorithm_evaluates_the_checkpoint_while_exploring():
     model = workload.init_model(0)
     state = algorithm.init(workload, model, hp, seed=0)
     controller = state.controller
-    assert state.scheduler is None and not hasattr(state, "extra")  # typed state; lr by the controller
+    assert state.scheduler is None and not hasattr(state, "extra")  # typed state
     tau = max(40, round(workload.step_hint / 8))
     assert controller.tau == tau and controller.tau_prime == tau // 10
     start = {k: v.clone() for k, v in model.state_dict().items()}
