@@ -26,7 +26,7 @@ from trainlab.search_space import Param, SearchSpace
 __all__ = [  # the contracts; errors and search spaces live in their own modules
     "EVALS_PER_RUN", "FINISHED", "UNFINISHED", "Algorithm", "Batch", "EvalRecord",
     "HyperparameterError", "OutOfRangeWarning", "Param", "SearchSpace", "Target",
-    "TrainState", "TrainlabError", "TrialStatus", "Workload", "WorkloadSpec",
+    "TrainState", "TrainlabError", "TrialStatus", "Workload", "WorkloadSpec", "eval_period_for",
 ]  # fmt: skip
 
 
@@ -88,10 +88,17 @@ class EvalRecord:
     lr: float | None = None
 
 
-#: evaluations over a full-length time-mode run: ``eval_period = max_runtime / EVALS_PER_RUN``.
-#: AlgoPerf sizes its eval period so evaluation is 10-20 % of a run; here evaluation is cheap and
-#: untimed, so it is set for resolution instead: time-to-target is quantised to 2 % of the budget.
+#: the fewest evaluations over a full-length run. AlgoPerf picks its eval period so evaluation is
+#: 10-20 % of a run; here evaluation is cheap and untimed, so the period is set for resolution.
 EVALS_PER_RUN = 50
+
+
+def eval_period_for(budget: float, workload_period: float = math.inf) -> float:
+    """The eval period of a ``budget`` (timed seconds) that leaves room for ``EVALS_PER_RUN``
+    evaluations: an evaluation waits for the step in flight and its ``prepare_for_eval``, so a
+    cycle runs a little longer than the period; the period is ``budget / (1.2 x 50)``. A
+    workload may ask for a finer one."""
+    return min(float(workload_period), budget / (1.2 * EVALS_PER_RUN))
 
 
 @dataclass(frozen=True)
@@ -291,11 +298,11 @@ class Workload(ABC):
 
     def class_spec(self) -> WorkloadSpec:
         """The workload's own (class) target and budgets; the eval period follows the rule
-        ``max_runtime / EVALS_PER_RUN`` unless the workload sets a finer one."""
+        :func:`eval_period_for` (at least ``EVALS_PER_RUN`` evaluations)."""
         return WorkloadSpec(
             target=self.target,
             max_runtime=float(self.max_runtime),
-            eval_period=min(float(self.eval_period), self.max_runtime / EVALS_PER_RUN),
+            eval_period=eval_period_for(self.max_runtime, self.eval_period),
             step_hint=int(self.step_hint),
             source="class",
         )

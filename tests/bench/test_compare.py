@@ -41,8 +41,10 @@ def test_twice_as_fast_on_one_workload_is_not_enough_with_five_studies():
     # the same draw for both algorithms: every replicate's speedup is exactly 2
     assert w.interval == pytest.approx((2.0, 2.0)) and r.interval == pytest.approx((2.0, 2.0))
     assert r.speedup == pytest.approx(2.0) and r.p_value == pytest.approx(1 / 32)
-    assert r.verdict == "no difference at p < 0.01" and r.n_boot == 2000
-    assert r.summary().startswith("A vs B: no difference at p < 0.01: speedup 2.00x [2.00, 2.00]")
+    # five pairs cannot reach p < 0.01 (the smallest one-sided p is 1/32): say so
+    assert r.verdict == "inconclusive: 5 pairs cannot reach p < 0.01 (needs >= 7)"
+    assert r.n_boot == 2000
+    assert r.summary().startswith("A vs B: inconclusive: 5 pairs cannot reach p < 0.01")
 
 
 def test_pooled_over_workloads_it_is_faster_or_slower():
@@ -161,6 +163,8 @@ def test_verdict_needs_p_strictly_below_alpha():
     from trainlab.bench.compare import verdict
 
     assert verdict(0.01, 1.0) == "no difference at p < 0.01" == verdict(1.0, 0.01)
+    assert verdict(0.03, 1.0, pairs=5).startswith("inconclusive: 5 pairs")
+    assert verdict(0.5, 0.5, pairs=7) == "no difference at p < 0.01"
     assert verdict(0.0099, 1.0) == "faster" and verdict(1.0, 0.0099) == "slower"
     assert verdict(0.04, 1.0, alpha=0.05) == "faster"
 

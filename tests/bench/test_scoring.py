@@ -490,3 +490,11 @@ def test_names_with_line_breaks_and_commas_survive_the_csv(tmp_path):
     path = tmp_path / "t.csv"
     write_times_csv(records, path)
     assert read_times_csv(path) == records
+
+
+def test_a_benchmark_where_nobody_reached_says_so():
+    r = compute_scores(one({("A", "w"): INF, ("B", "w"): INF}), n_boot=0)
+    assert all(score == 0.0 for score in r.scores.values())
+    assert any("no algorithm reached its target" in w for w in r.warnings)
+    r = compute_scores(one({("A", "w"): INF, ("B", "w"): 2.0}), n_boot=0)
+    assert not any("no algorithm reached" in w for w in r.warnings)

@@ -24,7 +24,7 @@ def test_specs_resolve_from_the_chosen_targets_file(tmp_path):
     spec = resolve_spec(base, str(path))
     assert (spec.target.value, spec.max_runtime, spec.step_hint) == (0.8, 3.0, 25)
     assert spec.source == str(path)
-    assert spec.eval_period == min(base.eval_period, 3.0 / EVALS_PER_RUN)
+    assert spec.eval_period == min(base.eval_period, 3.0 / (1.2 * EVALS_PER_RUN))
     # the workload itself is never changed: it keeps its class values
     assert (base.target.value, base.max_runtime, base.step_hint) == (0.9, 2.0, 20)
     # a variant without an entry of its own does not inherit its base's: class values
@@ -45,7 +45,8 @@ def test_specs_resolve_from_the_chosen_targets_file(tmp_path):
 def test_the_budget_sets_the_schedule_and_the_cadence():
     w = get_workload("tiny_blobs")  # class: max_runtime 2 s, step_hint 20
     spec = trial_spec(w, "class", budget_scale=0.5)
-    assert spec.max_runtime == 1.0 and spec.step_hint == 10
+    assert spec.max_runtime == 1.0 and spec.step_hint == 20  # time mode: the schedule stays
+    assert trial_spec(w, "class", eval_every_steps="auto", budget_scale=0.5).step_hint == 10
     assert spec.max_runtime / spec.eval_period >= EVALS_PER_RUN
     selftuned = trial_spec(w, "class", budget_scale=0.5, multiplier=1.5)
     assert selftuned.max_runtime == 1.5 and selftuned.eval_period == spec.eval_period

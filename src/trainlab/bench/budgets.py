@@ -6,16 +6,17 @@ The rules, shared by ``trainlab run`` and every benchmark:
   :mod:`trainlab.workloads.targets`).
 * **Time mode.** The budget is ``max_runtime`` (or the user's ``--max-runtime``) x
   ``budget_scale`` x the ruleset's multiplier (1.5 for self-tuning). The evaluation period is
-  that budget before the ruleset multiplier divided by ``EVALS_PER_RUN`` (50), so a full run,
+  that budget before the ruleset multiplier divided by 1.2 x ``EVALS_PER_RUN`` (50), so a full run,
   a scaled-down demo and a self-tuning run all evaluate at least 50 times with the same
   cadence.
 * **Step mode.** The budget is ``max_steps`` (or the workload's step budget) x ``budget_scale``
   x the multiplier; ``eval_every_steps="auto"`` evaluates at least 50 times per budget.
-* **The budget sets the schedule.** ``step_hint``, the schedule unit that ``horizon`` multiplies,
-  shrinks or grows with the budget: x ``budget_scale``, x ``--max-runtime / max_runtime`` in
-  time mode, and equal to ``--max-steps`` (x ``budget_scale``) when a step budget is given. So
-  a 300-step run with ``horizon = 1`` decays fully by step 300, where it used to stop with the
-  learning rate near its peak.
+* **A step budget sets the schedule.** In step mode ``step_hint``, the schedule unit that
+  ``horizon`` multiplies, is ``--max-steps`` (x ``budget_scale``) when a step budget is given,
+  and the workload's ``step_hint`` x ``budget_scale`` otherwise. So a 300-step run with
+  ``horizon = 1`` decays fully by step 300, where it used to stop with the learning rate near
+  its peak. In time mode the schedule keeps the workload's ``step_hint``: a time budget does
+  not say how many steps it buys.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from trainlab.spec import EVALS_PER_RUN, TrainlabError, Workload, WorkloadSpec
+from trainlab.spec import EVALS_PER_RUN, TrainlabError, Workload, WorkloadSpec, eval_period_for
 from trainlab.workloads.targets import resolve_spec
 
 
@@ -59,13 +60,13 @@ def trial_spec(
         raise TrainlabError("--max-runtime applies to time mode: drop --eval-every-steps")
     full = resolve_spec(workload, targets)
     if not step_mode:
+        # the schedule keeps its length in steps: a time budget says nothing of how many steps
+        # it buys (a generous class max_runtime would otherwise cut a schedule short)
         base = (max_runtime if max_runtime is not None else full.max_runtime) * budget_scale
-        hint = full.step_hint * base / full.max_runtime
         return dataclasses.replace(
             full,
             max_runtime=base * multiplier,
-            eval_period=min(float(workload.eval_period), base / EVALS_PER_RUN),
-            step_hint=max(1, round(hint)),
+            eval_period=eval_period_for(base, workload.eval_period),
         )
     if max_steps is not None:
         steps, hint = max_steps * budget_scale, max_steps * budget_scale
@@ -80,9 +81,15 @@ def trial_spec(
         every = eval_every_steps
     else:
         raise TrainlabError(f"--eval-every-steps takes N >= 1 or auto, got {eval_every_steps!r}")
+    budget_steps = max(1, math.ceil(steps * multiplier - 1e-9))
+    if every > budget_steps:
+        raise TrainlabError(
+            f"--eval-every-steps {every} is larger than the step budget ({budget_steps} steps): "
+            "the run would never be evaluated"
+        )
     return dataclasses.replace(
         full,
         step_hint=max(1, round(hint)),
         eval_every_steps=every,
-        max_steps=max(1, math.ceil(steps * multiplier - 1e-9)),
+        max_steps=budget_steps,
     )

@@ -172,11 +172,17 @@ def _geomean(speedups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(k > 0, np.exp(logs.sum(axis=-1) / np.maximum(k, 1)), np.nan), k
 
 
-def verdict(p_value: float, p_value_slower: float, alpha: float = ALPHA) -> str:
+def verdict(p_value: float, p_value_slower: float, alpha: float = ALPHA, pairs: int = 0) -> str:
+    """``faster``, ``slower``, ``no difference at p < alpha``; or, when ``pairs`` non-tied
+    pairs cannot reach ``alpha`` at all (the smallest one-sided p is ``2**-pairs``), a verdict
+    that says so rather than one that reads like a finding."""
     if p_value < alpha:
         return "faster"
     if p_value_slower < alpha:
         return "slower"
+    if pairs and 2.0**-pairs >= alpha:
+        need = math.ceil(math.log2(1 / alpha) + 1e-12)
+        return f"inconclusive: {pairs} pairs cannot reach p < {alpha:g} (needs >= {need})"
     return f"no difference at p < {alpha:g}"
 
 
@@ -225,11 +231,18 @@ def compare(
         )
 
     overall, k = _geomean(np.array([math.nan if r.speedup is None else r.speedup for r in rows]))
+    for r in rows:  # the overall speedup covers the workloads both reached; say which it leaves
+        if r.speedup is None or not math.isfinite(r.speedup) or r.speedup == 0:
+            missed = [x for x, t in ((a, r.time_a), (b, r.time_b))
+                      if not math.isfinite(t) and (x, r.workload) in study]  # fmt: skip
+            if missed:
+                notes.append(f"{' and '.join(missed)} missed {r.workload}: not in the overall "
+                             "speedup (see the paired test, which counts it)")  # fmt: skip
     d = np.concatenate([log_ratios(pa, pb) for pa, pb in paired]) if paired else np.array([])
     p, q, n = signed_rank_p(d)
     result = Comparison(
         a, b, by, alpha, rows, None if math.isnan(overall) else float(overall), int(k), None,
-        n, p, q, verdict(p, q, alpha), n_boot=0, confidence=confidence, notes=notes,
+        n, p, q, verdict(p, q, alpha, n), n_boot=0, confidence=confidence, notes=notes,
     )  # fmt: skip
     counts = np.array([pa.size for pa, _ in paired])
     if n_boot >= 1 and counts.max(initial=0) >= 2:

@@ -320,6 +320,16 @@ def compute_scores(
     scored.sort()
 
     times = {a: {w: raw[a][w] for w in scored} for a in algorithms}
+    if algorithms and scored and not any(math.isfinite(t) for x in times.values()
+                                         for t in x.values()):  # fmt: skip
+        reached = sum(math.isfinite(t) for a in algorithms for w in scored
+                      for t in study_times[a][w].values())  # fmt: skip
+        warnings.append(
+            "no algorithm reached its target on any workload (median over studies): every score "
+            f"is 0 and says nothing ({reached} studies reached; a median over an even number of "
+            "studies is a miss as soon as half miss). Use a larger budget, the class targets "
+            "(--targets class) or an odd number of --studies"
+        )
     failures: dict[str, dict[str, list[str]]] = {a: {} for a in algorithms}
     for base, vs in variants.items():
         qualified = [a for a in algorithms if math.isfinite(raw[a][base])]

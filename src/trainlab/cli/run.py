@@ -78,7 +78,14 @@ def check(args: argparse.Namespace):
     except TrainlabError as exc:
         raise TrainlabError(f"--variant: {exc}" if args.variant else str(exc)) from None
     algorithm.check_workload(workload)
-    spec = trial_spec(workload, args.targets, eval_every_steps=args.eval_every_steps,
+    targets = args.targets
+    if args.text_file is not None and targets == "tuned":
+        # no target was ever set on the user's text: the class bar is a quick look, said so
+        targets = "class"
+        print("trainlab: note: --text-file: the targets were set on the generated corpus; "
+              "measuring against the class target (--targets FILE for your own)",
+              file=sys.stderr)  # fmt: skip
+    spec = trial_spec(workload, targets, eval_every_steps=args.eval_every_steps,
                       max_steps=args.max_steps)  # fmt: skip
     return workload, algorithm, hp, spec
 
@@ -116,10 +123,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         if progress is not None:
             progress.start()
-        result = run_trial(
-            workload, algorithm, hp, args.seed, spec=spec, full_curve=args.full_curve,
-            store=store, on_progress=report, allow_out_of_range=True,
-        )  # fmt: skip
+        with warnings.catch_warnings():  # said once above, as one line
+            warnings.simplefilter("ignore", OutOfRangeWarning)
+            result = run_trial(
+                workload, algorithm, hp, args.seed, spec=spec, full_curve=args.full_curve,
+                store=store, on_progress=report, allow_out_of_range=True,
+            )  # fmt: skip
     except KeyboardInterrupt:
         if progress is not None:
             progress.live.transient = True  # leave nothing behind

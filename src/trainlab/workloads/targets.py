@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from trainlab.spec import EVALS_PER_RUN, Target, TrainlabError, Workload, WorkloadSpec
+from trainlab.spec import Target, TrainlabError, Workload, WorkloadSpec, eval_period_for
 
 TARGETS_FILE = Path(__file__).with_name("targets.json")
 SOURCES = ("tuned", "class")
@@ -76,7 +76,7 @@ def spec_from_entry(workload: Workload, entry: dict[str, Any], source: str) -> W
     return WorkloadSpec(
         target=target,
         max_runtime=max_runtime,
-        eval_period=min(float(workload.eval_period), max_runtime / EVALS_PER_RUN),
+        eval_period=eval_period_for(max_runtime, workload.eval_period),
         step_hint=step_hint,
         source=source,
     )
