@@ -35,7 +35,7 @@ def test_cells_of_a_score_result():
     )
     assert cells.speedup(r, "A") == "-"  # the reference A failed its variant: no workload
     one = compute_scores([TimeRecord("A", "w", 0, 0, 1.0), TimeRecord("B", "w", 0, 0, 2.0)])
-    assert cells.speedup(one, "B") == "0.50x n/a (1 workloads)"
+    assert cells.speedup(one, "B") == "0.50x n/a (1 workload)"
     assert cells.time_ratio(one, "B", "w") == "2 s (2.00x n/a)"
 
 
@@ -59,6 +59,6 @@ def test_tables_of_a_score_result():
     )
     assert cells.score_table(r) == (
         ["algorithm", "score [95 % interval]", "speedup vs A"],
-        [["A", "1.000 [n/a]", "1.00x n/a (1 workloads)"],
-         ["B", "0.667 [n/a]", "0.50x n/a (1 workloads)"]],
+        [["A", "1.000 [n/a]", "1.00x n/a (1 workload)"],
+         ["B", "0.667 [n/a]", "0.50x n/a (1 workload)"]],
     )  # fmt: skip

@@ -268,11 +268,13 @@ def print_scores(result, con: Console, title: str = "") -> None:
     from trainlab.report import cells
 
     header, rows = cells.time_table(result)
-    con.print(text_table(f"{title}time to target (by {result.by}; median over studies; ratio to "
-                     "the fastest [95 % interval])", header, rows))  # fmt: skip
+    con.print(text_table(f"{title}to target, by {result.by} (median over studies; ratio to "
+                         "the fastest [95 % interval])", header, rows))  # fmt: skip
     header, rows = cells.score_table(result)
     con.print(text_table(f"{title}scores (r_max = {result.r_max:g}, by {result.by})", header, rows))
-    if any(n for per in result.contended.values() for n in per.values()):
+    if result.by not in ("steps", "flops") and any(
+        n for per in result.contended.values() for n in per.values()
+    ):
         plain(con, cells.CONTENDED_NOTE)
     if result.n_boot and all(i is None for i in result.score_intervals.values()):
         plain(con, "note: no intervals: every algorithm has a single study on each workload "

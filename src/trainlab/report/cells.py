@@ -80,6 +80,8 @@ def time_ratio(result: Any, algorithm: str, workload: str) -> str:
             text += f" ({ratio(r)} {interval(bounds, '.2f')})"
         elif math.isfinite(t):
             text += " (variant failed)"
+    if result.by in ("steps", "flops"):  # contention cannot move these
+        return text
     return text + contended(result.contended.get(algorithm, {}).get(workload, 0))
 
 
@@ -94,11 +96,12 @@ def speedup(result: Any, algorithm: str) -> str:
     if s["geomean"] is None:
         return "-"
     bounds = result.speedup_intervals.get(algorithm)
-    return f"{ratio(s['geomean'])} {interval(bounds, '.2f')} ({s['workloads']} workloads)"
+    n = s["workloads"]
+    return f"{ratio(s['geomean'])} {interval(bounds, '.2f')} ({n} workload{'s' * (n != 1)})"
 
 
-COMPARISON_HEADER = ("workload", "time A", "time B", "speedup A over B", "95 % interval",
-                     "pairs", "p (A faster)")  # fmt: skip
+COMPARISON_HEADER = ("workload", "A to target", "B to target", "speedup A over B",
+                     "95 % interval", "pairs", "p (A faster)")  # fmt: skip
 
 
 def comparison_rows(comparison: Any) -> list[list[str]]:
