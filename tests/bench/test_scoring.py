@@ -262,7 +262,7 @@ def test_store_scores_and_csv_round_trip_through_the_cli(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["raw_times"]["A"] == {"w": 20.0, "w:v": 30.0}
     assert main(["score", "--store", str(db)]) == 0  # the tables print
     out = capsys.readouterr().out
-    assert "time to target" in out and "scores" in out
+    assert "to target, by time" in out and "scores" in out
 
 
 def test_store_studies_view_agrees_with_scoring(tmp_path):
