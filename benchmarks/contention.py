@@ -22,8 +22,8 @@ same trial of A.
 
 Printed, for each measure (wall ``time_to_target``, ``cpu_time_to_target``,
 ``ref_steps_to_target``, ``steps_to_target``, ``flops_to_target``): per algorithm, the median
-over its trials of the paired ratio B/A; over all trials, the median ratio; and Kendall's tau between the algorithms'
-median values in A and in B (1: the same ranking). The same for A'/A (drift). Then how many
+over its trials of the paired ratio B/A; over all trials, the median ratio; and Kendall's tau
+between the algorithms' median values in A and in B (1: the same ranking). The same for A'/A (drift). Then how many
 trials each run flagged ``contended``, and the goal line. Last, a calibration that needs no
 runner: the CPU and wall seconds of a fixed piece of work (``--calibrate`` steps of a plain
 AdamW loop on the workload's model, one thread) beside the hogs over the same work alone,
