@@ -21,17 +21,17 @@ plan the same trials (same hyperparameters and seeds), so each trial of B is pai
 same trial of A.
 
 Printed, for each measure (wall ``time_to_target``, ``cpu_time_to_target``,
-``ref_steps_to_target``, ``steps_to_target``, ``flops_to_target``): per algorithm, the median
-over its trials of the paired ratio B/A; over all trials, the median ratio; and Kendall's tau
-between the algorithms' median values in A and in B (1: the same ranking). The same for A'/A (drift). Then how many
-trials each run flagged ``contended``, and the goal line. Last, a calibration that needs no
-runner: the CPU and wall seconds of a fixed piece of work (``--calibrate`` steps of a plain
+``ref_steps_to_target``, ``steps_to_target``, ``flops_to_target``): per algorithm, the median over
+its trials of the paired ratio B/A; over all trials, the median ratio; and Kendall's tau between
+the algorithms' median values in A and in B (1: the same ranking). The same for A'/A (drift). Then
+how many trials each run flagged ``contended``, and the goal line. Last, a calibration that needs
+no runner: the CPU and wall seconds of a fixed piece of work (``--calibrate`` steps of a plain
 AdamW loop on the workload's model, one thread) beside the hogs over the same work alone,
-alternated three times: how much the machine itself charges extra CPU time under contention
-(cache and TLB refills after each switch, a shared physical core behind the virtual ones), a
-floor that no CPU-time measure can get under on that machine. Only ratios measured in this one run
-are printed, never absolute thresholds. Goal: the robust measure (CPU time to target) moves
-< 10 % where wall time to target moves > 50 %.
+alternated three times: how much the machine itself charges extra CPU time under contention (cache
+and TLB refills after each switch, a shared physical core behind the virtual ones), a floor that
+no CPU-time measure can get under on that machine. Only ratios measured in this one run are
+printed, never absolute thresholds. Goal: the robust measure (CPU time to target) moves < 10 %
+where wall time to target moves > 50 %.
 
 Steps and FLOPs to target in time mode depend on the clock too: evaluations come every
 ``eval_period`` timed seconds, so under contention they fall after fewer steps and the first
