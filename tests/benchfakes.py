@@ -106,10 +106,12 @@ for _cls in (PlainSGD, SelfTunedSGD, Crashing):
 # worker functions for LocalExecutor tests (run in spawned pool processes)
 
 
-def dying_worker(store_path, trial_id, full_curve=False, device="cpu", on_progress=None):
+def dying_worker(
+    store_path, trial_id, full_curve=False, device="cpu", on_progress=None, owner=None
+):
     """Marks the trial running; dies (like a segfault) when its hyperparameters say so, else
     finishes it as ``missed`` after a short while."""
-    with Store(store_path) as store:
+    with Store(store_path, owner=owner, heartbeat=owner is None) as store:
         row = store.trial(trial_id)
         store.start_trial(trial_id)
         if row["hyperparameters"].get("die"):

@@ -60,8 +60,9 @@ class TrialStatus(StrEnum):
     """Where a trial is: ``pending`` (planned) -> ``running`` -> one of the finished outcomes.
 
     ``reached`` met the target; ``missed`` spent its budget without; ``diverged`` hit a NaN or
-    infinite loss (scored as a miss, not a crash); ``failed`` raised (the algorithm's error).
-    Members are strings, so they compare equal to what the store holds."""
+    infinite loss (scored as a miss, not a crash); ``failed`` raised (the algorithm's error);
+    ``interrupted`` is unfinished, like ``pending``. Members are strings, so they compare equal
+    to what the store holds."""
 
     PENDING = "pending"
     RUNNING = "running"
@@ -69,9 +70,12 @@ class TrialStatus(StrEnum):
     MISSED = "missed"
     DIVERGED = "diverged"
     FAILED = "failed"
+    #: stopped by something other than the algorithm (Ctrl-C in a benchmark, a store failure,
+    #: a lost worker): a benchmark, a resume or a worker runs it again
+    INTERRUPTED = "interrupted"
 
 
-UNFINISHED = frozenset({TrialStatus.PENDING, TrialStatus.RUNNING})
+UNFINISHED = frozenset({TrialStatus.PENDING, TrialStatus.RUNNING, TrialStatus.INTERRUPTED})
 FINISHED = frozenset(set(TrialStatus) - UNFINISHED)
 
 

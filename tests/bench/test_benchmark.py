@@ -3,6 +3,7 @@ crashes, variants, the local pool surviving a dying worker, and the CLI's one-li
 
 import json
 import math
+import sqlite3
 
 import benchfakes
 import pytest
@@ -61,19 +62,23 @@ def test_resume_runs_exactly_the_unfinished_trials(tmp_path):
     first = run_benchmark(config(), db, jobs=1, threads=1)
     with Store(db) as store:
         trials = store.trials(benchmark_id=first.benchmark_id)
-        # pretend the process was killed: one trial mid-run (with a stale evaluation), one
-        # never started
-        store.conn.execute(
+    conn = sqlite3.connect(db, isolation_level=None)
+    with conn:
+        # pretend the process was killed: one trial mid-run (with a stale evaluation and no
+        # heartbeat), one never started
+        conn.execute(
             "UPDATE trials SET status='running', finished=NULL WHERE id=?", (trials[1]["id"],)
         )
-        store.conn.execute(
+        conn.execute(
             "UPDATE trials SET status='pending', started=NULL, finished=NULL WHERE id=?",
             (trials[4]["id"],),
         )
-        store.conn.execute(
+        conn.execute(
             "INSERT OR REPLACE INTO evaluations (trial_id, step, timed_seconds, metrics) "
                 "VALUES (?, 999, 1.0, '{}')", (trials[1]["id"],)
         )
+    conn.close()
+    with Store(db) as store:
         before = {t["id"]: t for t in store.trials(benchmark_id=first.benchmark_id)}
     run = run_benchmark(None, db, jobs=1, threads=1)  # --resume (the latest)
     assert run.benchmark_id == first.benchmark_id and run.ran == 2
@@ -126,9 +131,13 @@ def test_local_pool_survives_a_dying_worker(tmp_path):
             )
             for k in range(3)
         ]  # fmt: skip
-    executor = LocalExecutor(db, jobs=2, threads=1, worker=benchfakes.dying_worker)
-    outcomes = {}
-    executor.run(ids, lambda tid, out: outcomes.__setitem__(tid, out))
+        executor = LocalExecutor(
+            db, jobs=2, threads=1, worker=benchfakes.dying_worker, owner=store.owner
+        )
+        left = iter(ids)
+        outcomes = {}
+        executor.run(lambda: next((t for t in left if store.claim(t)), None),
+                     lambda tid, out: outcomes.__setitem__(tid, out))  # fmt: skip
     assert sorted(outcomes) == ids
     with Store(db) as store:
         status = {t["id"]: (t["status"], t["error"]) for t in store.trials()}

@@ -32,7 +32,7 @@ from typing import Any
 
 from trainlab.bench import tuning
 from trainlab.bench.budgets import trial_spec
-from trainlab.bench.store import Store
+from trainlab.bench.store import STALE_AFTER, Store
 from trainlab.spec import UNFINISHED, TrainlabError, WorkloadSpec
 from trainlab.workloads.targets import check_source
 
@@ -270,15 +270,48 @@ def _slot(row: dict[str, Any]) -> tuple:
 
 
 def prepare(store: Store, plan: Plan) -> tuple[int, bool]:
-    """The benchmark's id (created if new) with every planned trial present as a row."""
-    benchmark_id, created = store.get_or_create_benchmark(plan.key, plan.stored_config)
-    existing = {_slot(r) for r in store.trials(benchmark_id=benchmark_id)}
-    missing = [
-        {**row, "benchmark_id": benchmark_id} for row in plan.rows if _slot(row) not in existing
-    ]
-    if missing:
-        store.create_trials(missing)
-    return benchmark_id, created
+    """The benchmark's id (created if new) with every planned trial present as a row, written
+    in one transaction with the benchmark (so every kill point resumes)."""
+    return store.plan_benchmark(plan.key, plan.stored_config, plan.rows, _slot)
+
+
+#: seconds between looks at trials other processes hold, once nothing is left to claim
+WAIT_POLL = 1.0
+
+
+def drain(
+    store: Store,
+    benchmark_id: int,
+    executor: Any,
+    on_done: Callable[[int, dict[str, Any]], None],
+    on_tick: Callable[[], None] | None = None,
+) -> None:
+    """Run the benchmark's trials until every one is finished: claim and run what can be
+    claimed, then wait while other live processes hold the rest."""
+    ran = 0
+
+    def done(trial_id: int, outcome: dict[str, Any]) -> None:
+        nonlocal ran
+        ran += 1
+        on_done(trial_id, outcome)
+
+    idle = 0
+    while True:
+        before = ran
+        executor.run(lambda: store.claim_next(benchmark_id), done, on_tick)
+        left = [r for r in store.trials(benchmark_id=benchmark_id) if r["status"] in UNFINISHED]
+        if not left:
+            return
+        if store.held_by_others(benchmark_id):
+            idle = 0
+            if on_tick is not None:
+                on_tick()
+            time.sleep(WAIT_POLL)
+            continue
+        idle = 0 if ran > before else idle + 1  # what is left became claimable: go again
+        if idle > 2:
+            raise TrainlabError(f"{len(left)} trials of benchmark {benchmark_id} are unfinished "
+                                "but cannot be claimed")  # fmt: skip
 
 
 @dataclass
@@ -337,6 +370,7 @@ def run_benchmark(
     on_start: Callable[[Store, int, dict[int, dict], int], None] | None = None,
     on_tick: Callable[[], None] | None = None,
     on_trial_done: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
+    stale_after: float = STALE_AFTER,
 ) -> BenchmarkRun:
     """Plan (or find) the benchmark and run its unfinished trials.
 
@@ -349,7 +383,13 @@ def run_benchmark(
     Progress goes to plain callbacks, called in this process, only when trials are left to run:
     ``on_start(store, benchmark_id, rows_by_id, finished_before)`` before the first,
     ``on_tick()`` about once a second while they run, ``on_trial_done(row, outcome)`` after
-    each (the command line draws its display with them)."""
+    each (the command line draws its display with them).
+
+    Trials are claimed one at a time as executor slots free up (:meth:`Store.claim_next`), so
+    any number of ``bench``, ``bench --resume`` and ``worker`` processes can share a benchmark
+    and none trains a trial another live process holds; when nothing is left to claim, this
+    waits for the trials other processes hold, and takes over those whose holder died (no
+    heartbeat for ``stale_after`` seconds)."""
     from trainlab.bench.executors import available_cores, make_executor, threads_per_job
 
     start = time.perf_counter()
@@ -359,7 +399,8 @@ def run_benchmark(
         raise TrainlabError(f"--jobs must be >= 1, got {jobs}")
     if threads is not None and threads < 1:
         raise TrainlabError(f"--threads must be >= 1, got {threads}")
-    store = Store(store_path)
+    plan = None if config is None else make_plan(config)  # inputs checked before any write
+    store = Store(store_path, create=config is not None, stale_after=stale_after)
     try:
         if config is None:
             record = store.benchmark(benchmark_id)
@@ -371,41 +412,46 @@ def run_benchmark(
                 )
             config = BenchmarkConfig.from_options(options)
             notes: list[str] = []
-            if not store.trials(benchmark_id=benchmark_id):  # killed before its plan was written
-                plan = make_plan(config)
-                if plan.key != key:
-                    raise TrainlabError(
-                        f"benchmark {benchmark_id} has no trials and its configuration changed "
-                        "since (targets or search spaces); start it again with bench -w ... -a ..."
-                    )
-                prepare(store, plan)
         else:
-            plan = make_plan(config)
             notes = plan.notes
-            benchmark_id, created = prepare(store, plan)
             key = plan.key
+        # the executor exists (ray importable, say) before the plan is written
+        ex = make_executor(
+            executor,
+            store.location.target,
+            jobs,
+            threads or threads_per_job(jobs, cores),
+            config.full_curve,
+            config.device,
+            owner=store.owner,
+        )
+        if plan is not None:
+            benchmark_id, created = prepare(store, plan)
+        elif not store.trials(benchmark_id=benchmark_id):  # a plan lost by an older trainlab
+            plan = make_plan(config)
+            if plan.key != key:
+                raise TrainlabError(
+                    f"benchmark {benchmark_id} has no trials and its configuration changed "
+                    "since (targets or search spaces); start it again with bench -w ... -a ..."
+                )
+            prepare(store, plan)
         for note in notes:
             (on_note or (lambda s: None))(f"note: {note}")
 
         rows = {r["id"]: r for r in store.trials(benchmark_id=benchmark_id)}
         todo = sorted(t for t, r in rows.items() if r["status"] in UNFINISHED)
         finished_before = len(rows) - len(todo)
-        ex = make_executor(
-            executor,
-            store.path,
-            jobs,
-            threads or threads_per_job(jobs, cores),
-            config.full_curve,
-            config.device,
-        )
+        ran = 0
 
         def on_done(trial_id: int, outcome: dict[str, Any]) -> None:
+            nonlocal ran
+            ran += 1
             if on_trial_done is not None:
                 on_trial_done(rows[trial_id], outcome)
 
         if todo and on_start is not None:
             on_start(store, benchmark_id, rows, finished_before)
-        ex.run(todo, on_done, on_tick if todo else None)
+        drain(store, benchmark_id, ex, on_done, on_tick)
         counts = store.status_counts(benchmark_id)
         eval_share = store.eval_share(benchmark_id)
     finally:
@@ -416,7 +462,7 @@ def run_benchmark(
         created=created,
         total=len(rows),
         already_finished=finished_before,
-        ran=len(todo),
+        ran=ran,
         counts=counts,
         seconds=time.perf_counter() - start,
         notes=notes,

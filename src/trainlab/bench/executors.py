@@ -27,16 +27,19 @@ import os
 import threading
 import traceback
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+from trainlab.errors import ClaimLost
 from trainlab.spec import FINISHED, TrainlabError
 
 #: called with (trial_id, outcome) when a trial ends; outcome has at least ``status``
 OnDone = Callable[[int, dict[str, Any]], None]
+#: claims the next trial to run (its id), or ``None`` when none is left to claim
+Claim = Callable[[], "int | None"]
 #: called about twice a second while trials run (progress display)
 OnTick = Callable[[], None]
 
@@ -90,14 +93,22 @@ def _legacy_spec(workload: Any, row: dict[str, Any]) -> Any:
 
 
 def run_stored_trial(
-    store_path: str, trial_id: int, full_curve: bool = False, device: str = "cpu", on_progress=None
+    store_path: str,
+    trial_id: int,
+    full_curve: bool = False,
+    device: str = "cpu",
+    on_progress=None,
+    owner: str | None = None,
 ) -> dict[str, Any]:
-    """Run the trial ``trial_id`` of the store at ``store_path`` and return its outcome."""
+    """Run the trial ``trial_id`` of the store at ``store_path`` and return its outcome.
+
+    ``owner`` is the claim token of the process that claimed the trial (and keeps its heartbeat);
+    without one, the trial is claimed here."""
     from trainlab.bench.runner import run_trial
     from trainlab.bench.store import Store, spec_of_row
     from trainlab.registry import get_algorithm
 
-    with Store(store_path) as store:
+    with Store(store_path, create=False, owner=owner, heartbeat=owner is None) as store:
         row = store.trial(trial_id)
         workload = _build_workload(row["workload"], row["variant"], device)
         # the row is the source of truth: the spec planned with the trial is the spec it runs
@@ -155,11 +166,11 @@ def init_worker(threads: int) -> None:
     _watch_parent()
 
 
-def _fail(store_path: str, trial_id: int, error: str) -> dict[str, Any]:
+def _fail(store_path: str, trial_id: int, error: str, owner: str) -> dict[str, Any]:
     """Record in the store that a trial failed outside the runner (its worker crashed)."""
     from trainlab.bench.store import Store
 
-    with Store(store_path) as store:
+    with Store(store_path, create=False, owner=owner, heartbeat=False) as store:
         if store.trial(trial_id)["status"] not in FINISHED:
             store.finish_trial(trial_id, status="failed", error=error)
     return {"trial_id": trial_id, "status": "failed", "error": error}
@@ -180,13 +191,15 @@ class InlineExecutor:
         full_curve: bool = False,
         device: str = "cpu",
         threads: int | None = None,
+        owner: str | None = None,
     ) -> None:
         self.store_path = str(store_path)
         self.full_curve = full_curve
         self.device = device
         self.threads = threads
+        self.owner = owner
 
-    def run(self, trial_ids: Sequence[int], on_done: OnDone, on_tick: OnTick | None = None) -> None:
+    def run(self, claim: Claim, on_done: OnDone, on_tick: OnTick | None = None) -> None:
         import time
 
         import torch
@@ -202,23 +215,26 @@ class InlineExecutor:
                 last[0] = now
                 on_tick()
 
-        for trial_id in trial_ids:
+        while (trial_id := claim()) is not None:
             try:
                 outcome = run_stored_trial(
-                    self.store_path, trial_id, self.full_curve, self.device, on_progress=progress
+                    self.store_path, trial_id, self.full_curve, self.device, progress, self.owner
                 )
+            except ClaimLost:
+                continue  # another process took it over: it is theirs now
             except TrainlabError:
                 raise
             except Exception as exc:  # outside the runner's own guard (building the workload)
-                outcome = _fail(self.store_path, trial_id, _describe(exc))
+                outcome = _fail(self.store_path, trial_id, _describe(exc), self.owner)
             on_done(trial_id, outcome)
 
 
 class LocalExecutor:
     """A local process pool with at most ``jobs`` trials in flight.
 
-    When a worker dies the pool breaks and every trial in flight fails with it. Trials that had
-    not started go back to the queue; the started ones (the suspects) are rerun one at a time,
+    The parent claims each trial (and keeps its heartbeat) before handing it to the pool. When a
+    worker dies the pool breaks and every trial in flight fails with it. Trials that had not
+    started go back to the queue; the started ones (the suspects) are rerun one at a time,
     alone in a fresh pool, so a trial that kills its worker again is then the only suspect and
     is marked ``failed``, while the innocent ones finish normally.
     """
@@ -236,6 +252,7 @@ class LocalExecutor:
         device: str = "cpu",
         start_method: str = "spawn",
         worker: Callable[..., dict[str, Any]] | None = None,
+        owner: str | None = None,
     ) -> None:
         self.store_path = str(store_path)
         self.jobs = max(1, jobs)
@@ -245,6 +262,7 @@ class LocalExecutor:
         self.context = multiprocessing.get_context(start_method)
         #: the function a pool process runs per trial (a module-level function; tests swap it)
         self.worker = worker or run_stored_trial
+        self.owner = owner
 
     def _pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -254,27 +272,64 @@ class LocalExecutor:
             initargs=(self.threads,),
         )
 
-    def run(self, trial_ids: Sequence[int], on_done: OnDone, on_tick: OnTick | None = None) -> None:
+    def _settle_breakage(self, in_flight: dict[Future, int], queue: deque, isolate: deque,
+                         on_done: OnDone) -> bool:  # fmt: skip
+        """After a pool broke: finished trials are reported, a lone started one is failed,
+        several started ones are isolated, unstarted ones requeued. True if one was failed."""
         from trainlab.bench.store import Store
 
-        queue: deque[int] = deque(trial_ids)
+        with Store(self.store_path, create=False, owner=self.owner, heartbeat=False) as store:
+            rows = {t: store.trial(t) for t in in_flight.values()}
+        started = [t for t, r in rows.items() if r["status"] == "running" and r["started"]]
+        failed_one = False
+        for trial_id, row in rows.items():
+            if row["status"] in FINISHED:
+                on_done(trial_id, {"trial_id": trial_id, "status": row["status"]})
+            elif trial_id in started and len(started) == 1:
+                message = (
+                    "WorkerDied: the worker process running this trial died "
+                    "(killed, out of memory or crashed in native code)"
+                )
+                on_done(trial_id, _fail(self.store_path, trial_id, message, self.owner))
+                failed_one = True
+            elif trial_id in started:
+                isolate.append(trial_id)
+            else:
+                queue.appendleft(trial_id)
+        return failed_one
+
+    def run(self, claim: Claim, on_done: OnDone, on_tick: OnTick | None = None) -> None:
+        queue: deque[int] = deque()  # claimed by us, to (re)submit
+        first = claim()
+        if first is None:
+            return
+        queue.append(first)
         isolate: deque[int] = deque()  # suspects of a broken pool, rerun one at a time
         breakages = 0
+        claiming = True
         pool = self._pool()
         in_flight: dict[Future, int] = {}
 
         def submit(trial_id: int) -> None:
-            args = (self.store_path, trial_id, self.full_curve, self.device)
+            args = (self.store_path, trial_id, self.full_curve, self.device, None, self.owner)
             in_flight[pool.submit(self.worker, *args)] = trial_id
 
         try:
-            while queue or isolate or in_flight:
+            while True:
                 if isolate:
                     if not in_flight:
                         submit(isolate.popleft())
                 else:
-                    while queue and len(in_flight) < self.jobs:
-                        submit(queue.popleft())
+                    while len(in_flight) < self.jobs:
+                        if queue:
+                            submit(queue.popleft())
+                        elif claiming and (trial_id := claim()) is not None:
+                            submit(trial_id)
+                        else:
+                            claiming = False
+                            break
+                if not in_flight and not queue and not isolate:
+                    return
                 done, _ = wait(list(in_flight), timeout=TICK_SECONDS, return_when=FIRST_COMPLETED)
                 broken = False
                 for future in done:
@@ -283,10 +338,14 @@ class LocalExecutor:
                     except BrokenProcessPool:
                         broken = True
                         continue  # settled below with everything else in flight
+                    except ClaimLost:
+                        in_flight.pop(future)
+                        continue
                     except TrainlabError:
                         raise
                     except Exception as exc:
-                        outcome = _fail(self.store_path, in_flight[future], _describe(exc))
+                        outcome = _fail(self.store_path, in_flight[future], _describe(exc),
+                                        self.owner)  # fmt: skip
                     trial_id = in_flight.pop(future)
                     breakages = 0
                     on_done(trial_id, outcome)
@@ -297,24 +356,8 @@ class LocalExecutor:
                             f"benchmark worker processes died {breakages} times in a row; "
                             "the finished trials are in the store (rerun to resume)"
                         )
-                    with Store(self.store_path) as store:
-                        statuses = {t: store.trial(t)["status"] for t in in_flight.values()}
-                    started = [t for t in in_flight.values() if statuses[t] == "running"]
-                    for trial_id in in_flight.values():
-                        status = statuses[trial_id]
-                        if status in FINISHED:
-                            on_done(trial_id, {"trial_id": trial_id, "status": status})
-                        elif status == "running" and len(started) == 1:
-                            message = (
-                                "WorkerDied: the worker process running this trial died "
-                                "(killed, out of memory or crashed in native code)"
-                            )
-                            on_done(trial_id, _fail(self.store_path, trial_id, message))
-                            breakages = 0
-                        elif status == "running":
-                            isolate.append(trial_id)
-                        else:
-                            queue.appendleft(trial_id)
+                    if self._settle_breakage(in_flight, queue, isolate, on_done):
+                        breakages = 0
                     in_flight.clear()
                     pool.shutdown(wait=False, cancel_futures=True)
                     pool = self._pool()
@@ -324,11 +367,13 @@ class LocalExecutor:
             pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _ray_task(store_path: str, trial_id: int, threads: int, full_curve: bool, device: str):
+def _ray_task(
+    store_path: str, trial_id: int, threads: int, full_curve: bool, device: str, owner: str
+):
     import torch
 
     torch.set_num_threads(threads)
-    return run_stored_trial(store_path, trial_id, full_curve, device)
+    return run_stored_trial(store_path, trial_id, full_curve, device, None, owner)
 
 
 class RayExecutor:
@@ -344,6 +389,7 @@ class RayExecutor:
         threads: int,
         full_curve: bool = False,
         device: str = "cpu",
+        owner: str | None = None,
     ) -> None:
         try:
             import ray
@@ -354,38 +400,51 @@ class RayExecutor:
         self.ray = ray
         if not ray.is_initialized():
             ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=False)
-        self.store_path = str(Path(store_path).resolve())
+        self.store_path = _absolute(store_path)
         self.jobs = max(1, jobs)
         self.threads = max(1, threads)
         self.full_curve = full_curve
         self.device = device
+        self.owner = owner
         self.task = ray.remote(num_cpus=self.threads, max_retries=0)(_ray_task)
 
-    def run(self, trial_ids: Sequence[int], on_done: OnDone, on_tick: OnTick | None = None) -> None:
+    def run(self, claim: Claim, on_done: OnDone, on_tick: OnTick | None = None) -> None:
         ray = self.ray
-        queue: deque[int] = deque(trial_ids)
         in_flight: dict[Any, int] = {}
+        claiming = True
         try:
-            while queue or in_flight:
-                while queue and len(in_flight) < self.jobs:
-                    trial_id = queue.popleft()
-                    ref = self.task.remote(
-                        self.store_path, trial_id, self.threads, self.full_curve, self.device
-                    )
+            while True:
+                while claiming and len(in_flight) < self.jobs:
+                    trial_id = claim()
+                    if trial_id is None:
+                        claiming = False
+                        break
+                    ref = self.task.remote(self.store_path, trial_id, self.threads,
+                                           self.full_curve, self.device, self.owner)  # fmt: skip
                     in_flight[ref] = trial_id
+                if not in_flight:
+                    return
                 ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=TICK_SECONDS)
                 for ref in ready:
                     trial_id = in_flight.pop(ref)
                     try:
                         outcome = ray.get(ref)
                     except Exception as exc:  # task error or worker death
-                        outcome = _fail(self.store_path, trial_id, _describe(exc))
+                        if isinstance(getattr(exc, "cause", None), ClaimLost):
+                            continue
+                        outcome = _fail(self.store_path, trial_id, _describe(exc), self.owner)
                     on_done(trial_id, outcome)
                 if on_tick is not None:
                     on_tick()
         finally:
             for ref in in_flight:
                 ray.cancel(ref, force=True)
+
+
+def _absolute(store: str | Path) -> str:
+    """A SQLite path made absolute (a Ray worker may start elsewhere); a URL unchanged."""
+    text = str(store)
+    return text if "://" in text else str(Path(text).resolve())
 
 
 def make_executor(
@@ -395,15 +454,18 @@ def make_executor(
     threads: int | None = None,
     full_curve: bool = False,
     device: str = "cpu",
+    owner: str | None = None,
 ):
-    """``local`` (``jobs == 1`` runs inline, in this process), ``inline``, or ``ray``."""
+    """``local`` (``jobs == 1`` runs inline, in this process), ``inline``, or ``ray``.
+    ``owner`` is the claim token of the calling process (its store's), which holds the claims
+    and their heartbeat while the trials run elsewhere."""
     threads = threads or threads_per_job(jobs)
     if kind == "ray":
-        return RayExecutor(store_path, jobs, threads, full_curve, device)
+        return RayExecutor(store_path, jobs, threads, full_curve, device, owner)
     if kind == "inline" or (kind == "local" and jobs == 1):
-        return InlineExecutor(store_path, full_curve, device, threads)
+        return InlineExecutor(store_path, full_curve, device, threads, owner)
     if kind == "local":
-        return LocalExecutor(store_path, jobs, threads, full_curve, device)
+        return LocalExecutor(store_path, jobs, threads, full_curve, device, owner=owner)
     raise TrainlabError(f"unknown executor {kind!r}; choose local or ray")
 
 

@@ -40,6 +40,7 @@ from trainlab.bench.measures import (
     is_contended,
     step_flops,
 )
+from trainlab.errors import StoreError
 from trainlab.spec import Algorithm, EvalRecord, Workload, WorkloadSpec
 
 Clock = Callable[[], float]
@@ -362,6 +363,8 @@ def run_trial(
         interrupted = True
         result.status = "failed"
         result.error = f"interrupted (KeyboardInterrupt) after {step} steps"
+    except StoreError:
+        raise  # the store failed, not the algorithm: the trial stays unfinished, to be rerun
     except Exception as exc:  # the algorithm crashed: record it, the caller decides what next
         result.status = "failed"
         result.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"

@@ -1,100 +1,57 @@
-"""The results store: SQLite in WAL mode, one transaction per state change.
+"""The results store: SQLite or PostgreSQL behind one interface, one transaction per change.
 
-Tables: ``benchmarks`` (one per ``trainlab bench`` invocation, with its full configuration),
-``trials`` (algorithm, workload, hyperparameters, seed, status, times, steps; ``benchmark_id``,
-``study`` and ``trial_index`` place a trial inside a benchmark) and ``evaluations`` (trial,
-step, timed seconds, metrics as JSON). Every evaluation is committed when it happens, so a
-killed process loses at most the trial in flight.
+Tables (declared once in :mod:`trainlab.bench.store_schema`): ``benchmarks`` (one per planned
+benchmark, with its full configuration), ``trials`` (algorithm, workload, hyperparameters, seed,
+resolved spec, status, times, steps, and the claim: ``owner``, ``heartbeat``) and
+``evaluations`` (trial, step, timed seconds, metrics as JSON). Every evaluation is committed
+when it happens, so a killed process loses at most the trials it held.
 
-Trial status: ``pending`` (planned by a benchmark) -> ``running`` -> ``reached`` | ``missed`` |
-``diverged`` | ``failed``. The :class:`Store` methods are the interface; a server database
-behind the same methods is how several machines would share one study.
+Trial status: ``pending`` (planned) -> ``running`` -> ``reached`` | ``missed`` | ``diverged`` |
+``failed``; ``interrupted`` (a benchmark trial stopped by Ctrl-C, a store failure or a lost
+claim) is unfinished, like ``pending``.
+
+**Claims.** A process runs a trial only after claiming it: one conditional ``UPDATE`` (or, for
+"the next one", ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL and a ``BEGIN IMMEDIATE``
+transaction on SQLite) moves it to ``running`` with the process's ``owner`` token, so no two
+processes ever train the same trial. The claiming process refreshes ``heartbeat`` every
+``stale_after / 4`` seconds from a thread; a ``running`` trial whose heartbeat is older than
+``stale_after`` seconds belongs to a dead process and may be claimed again (Optuna's RDB
+heartbeat is the model). Every write about a trial (start, evaluation, result) checks the owner,
+so a process that lost its claim cannot overwrite its successor's results
+(:class:`~trainlab.errors.ClaimLost`). Closing a store releases the trials it still holds as
+``interrupted``, so a resume after Ctrl-C need not wait for the heartbeat to go stale.
+
+Every database failure surfaces as one :class:`~trainlab.errors.StoreError` line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import socket
-import sqlite3
+import threading
 import time
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from trainlab.bench.store_backends import Location, open_engine, store_error
+from trainlab.bench.store_schema import benchmarks as B
+from trainlab.bench.store_schema import evaluations as E
+from trainlab.bench.store_schema import trials as T
+from trainlab.errors import ClaimLost, StoreError
 from trainlab.spec import FINISHED, EvalRecord, Target, TrainlabError, WorkloadSpec
 
 DEFAULT_STORE = Path("trainlab-runs") / "trainlab.db"
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS benchmarks (
-    id INTEGER PRIMARY KEY,
-    key TEXT UNIQUE NOT NULL,
-    config TEXT NOT NULL,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS trials (
-    id INTEGER PRIMARY KEY,
-    benchmark_id INTEGER REFERENCES benchmarks(id),
-    study INTEGER,
-    trial_index INTEGER,
-    workload TEXT NOT NULL,
-    variant TEXT NOT NULL DEFAULT '',
-    algorithm TEXT NOT NULL,
-    hyperparameters TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    mode TEXT NOT NULL,
-    eval_every_steps INTEGER,
-    max_runtime REAL,
-    max_steps INTEGER,
-    target_metric TEXT,
-    target_value REAL,
-    higher_is_better INTEGER,
-    status TEXT NOT NULL,
-    time_to_target REAL,
-    steps_to_target INTEGER,
-    timed_seconds REAL,
-    eval_seconds REAL,
-    wall_seconds REAL,
-    n_evals INTEGER,
-    steps INTEGER,
-    best_metric REAL,
-    test_metrics TEXT,
-    error TEXT,
-    host TEXT,
-    created REAL NOT NULL,
-    started REAL,
-    finished REAL
-);
-CREATE INDEX IF NOT EXISTS trials_by_benchmark ON trials(benchmark_id, status);
-CREATE TABLE IF NOT EXISTS evaluations (
-    trial_id INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE,
-    step INTEGER NOT NULL,
-    timed_seconds REAL NOT NULL,
-    metrics TEXT NOT NULL,
-    PRIMARY KEY (trial_id, step)
-);
-"""
-
-#: columns added after the first schema: (table, column, type). Opening a store adds the ones
-#: it lacks, so a store written by an earlier trainlab keeps working (its old rows read None).
-ADDED_COLUMNS = (
-    # the trial's resolved spec (planned once, read back by the worker)
-    ("trials", "eval_period", "REAL"),
-    ("trials", "step_hint", "INTEGER"),
-    ("trials", "target_source", "TEXT"),
-    # measures beside wall-clock time-to-target
-    ("trials", "cpu_seconds", "REAL"),
-    ("trials", "cpu_time_to_target", "REAL"),
-    ("trials", "ref_steps_to_target", "REAL"),
-    ("trials", "reference_step_seconds", "REAL"),
-    ("trials", "median_step_seconds", "REAL"),
-    ("trials", "flops_per_step", "REAL"),
-    ("trials", "flops_to_target", "REAL"),
-    ("trials", "contended", "INTEGER"),
-    ("evaluations", "train_loss", "REAL"),
-    ("evaluations", "lr", "REAL"),
-)
-
+#: seconds without a heartbeat after which a running trial is taken to be orphaned
+STALE_AFTER = 60.0
+#: statuses a claim may take a trial from (besides a ``running`` one gone stale)
+CLAIMABLE = ("pending", "interrupted")
 # JSON cannot hold inf/nan in strict mode; the store writes them as null in float columns
 _JSON_COLUMNS = ("hyperparameters", "test_metrics")
 
@@ -103,10 +60,15 @@ def _finite_or_none(x: float | None) -> float | None:
     return None if x is None or x != x or x in (float("inf"), float("-inf")) else x
 
 
-def _eval_record(row: sqlite3.Row) -> EvalRecord:
+def _eval_record(row: Any) -> EvalRecord:
     return EvalRecord(
         row["step"], row["timed_seconds"], json.loads(row["metrics"]), row["train_loss"], row["lr"]
     )
+
+
+def new_owner() -> str:
+    """A claim token unique to this process and call: ``host:pid:random``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def spec_of_row(row: dict[str, Any]) -> WorkloadSpec | None:
@@ -127,31 +89,45 @@ def spec_of_row(row: dict[str, Any]) -> WorkloadSpec | None:
     )  # fmt: skip
 
 
+def open_store(location: str | os.PathLike = DEFAULT_STORE, **options: Any) -> Store:
+    """A :class:`Store` (``options`` as its constructor's)."""
+    return Store(location, **options)
+
+
 class Store:
-    """A SQLite results store. Safe to open from several processes at once (WAL + busy wait)."""
+    """A results store (a SQLite path or a ``postgresql://`` URL).
 
-    def __init__(self, path: str | Path = DEFAULT_STORE) -> None:
-        self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-            self.conn.row_factory = sqlite3.Row
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA foreign_keys=ON")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.executescript(SCHEMA)
-            self._add_missing_columns()
-        except (sqlite3.DatabaseError, OSError) as exc:
-            raise TrainlabError(f"cannot open results store {self.path}: {exc}") from None
+    ``readonly`` opens it without write access (the read-only commands do); ``create=False``
+    refuses a store that does not exist yet. ``owner`` is the claim token of this process (a
+    new one by default; a pool worker is handed its parent's, and ``heartbeat=False``, since the
+    parent keeps the claim alive). Raises :class:`~trainlab.errors.StoreError`.
+    """
 
-    def _add_missing_columns(self) -> None:
-        for table, column, kind in ADDED_COLUMNS:
-            have = {r["name"] for r in self.conn.execute(f"PRAGMA table_info({table})")}
-            if column not in have:
-                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+    def __init__(
+        self,
+        location: str | os.PathLike = DEFAULT_STORE,
+        *,
+        readonly: bool = False,
+        create: bool = True,
+        owner: str | None = None,
+        heartbeat: bool = True,
+        stale_after: float = STALE_AFTER,
+    ) -> None:
+        self.location = Location.parse(location)
+        self.path = str(self.location)  # how messages name the store (a password hidden)
+        self.readonly = readonly
+        self.owner = owner or new_owner()
+        self.stale_after = float(stale_after)
+        self._beat = heartbeat and not readonly
+        self._beating: threading.Event | None = None
+        self.engine = open_engine(self.location, readonly=readonly, create=create)
 
     def close(self) -> None:
-        self.conn.close()
+        if self._beating is not None:
+            self._beating.set()
+            with contextlib.suppress(StoreError):
+                self.release()
+        self.engine.dispose()
 
     def __enter__(self) -> Store:
         return self
@@ -159,118 +135,226 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
-        """One statement in its own transaction (committed on return)."""
-        with self.conn:
-            self.conn.execute("BEGIN IMMEDIATE")
-            return self.conn.execute(sql, tuple(params))
+    # -- transactions ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Any]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise store_error(self.location, exc) from None
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[Any]:
+        """One write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on return."""
+        if self.readonly:
+            raise StoreError(f"the results store {self.path} was opened read-only")
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except (SQLAlchemyError, OSError) as exc:
+            if isinstance(exc, IntegrityError):
+                raise
+            raise store_error(self.location, exc) from None
+
+    def _rows(self, query: Any) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
 
     # -- benchmarks ---------------------------------------------------------------------------
+    def plan_benchmark(
+        self, key: str, config: dict[str, Any], rows: list[dict[str, Any]], slot: Any
+    ) -> tuple[int, bool]:
+        """The benchmark with this key (its configuration's fingerprint), created if new, with
+        every row of its plan present (``slot(row)`` identifies a planned trial), in one
+        transaction: the benchmark and its plan appear together or not at all. Two processes
+        planning the same benchmark at once end up with one benchmark and one plan."""
+        for attempt in range(3):
+            try:
+                with self._tx() as conn:
+                    found = conn.execute(select(B.c.id).where(B.c.key == key)).scalar()
+                    created = found is None
+                    if created:
+                        found = conn.execute(
+                            insert(B).values(key=key, config=json.dumps(config, sort_keys=True),
+                                             created=time.time()).returning(B.c.id)
+                        ).scalar_one()  # fmt: skip
+                    have = {slot(dict(r)) for r in conn.execute(
+                        select(T).where(T.c.benchmark_id == found)).mappings()}  # fmt: skip
+                    missing = [{**r, "benchmark_id": found} for r in rows if slot(r) not in have]
+                    if missing:
+                        conn.execute(insert(T), [self._trial_fields(r) for r in missing])
+                    return int(found), created
+            except IntegrityError:  # PostgreSQL: the other planner committed first; read it
+                if attempt == 2:
+                    raise StoreError(f"cannot plan benchmark {key} in {self.path}") from None
+        raise AssertionError("unreachable")
+
     def get_or_create_benchmark(self, key: str, config: dict[str, Any]) -> tuple[int, bool]:
-        """The benchmark with this key (its configuration's fingerprint); created if new."""
-        row = self.conn.execute("SELECT id FROM benchmarks WHERE key = ?", (key,)).fetchone()
-        if row:
-            return int(row["id"]), False
-        cur = self._write(
-            "INSERT INTO benchmarks (key, config, created) VALUES (?, ?, ?)",
-            (key, json.dumps(config, sort_keys=True), time.time()),
-        )
-        return int(cur.lastrowid), True
+        """The benchmark with this key, created (with no trials) if new."""
+        return self.plan_benchmark(key, config, [], lambda row: None)
 
     def benchmarks(self) -> list[dict[str, Any]]:
-        rows = self.conn.execute("SELECT * FROM benchmarks ORDER BY id").fetchall()
-        return [{**dict(r), "config": json.loads(r["config"])} for r in rows]
+        rows = self._rows(select(B).order_by(B.c.id))
+        return [{**r, "config": json.loads(r["config"])} for r in rows]
 
     def benchmark(self, benchmark_id: int | None = None) -> dict[str, Any]:
         """A benchmark by id, or the latest one."""
-        if benchmark_id is None:
-            row = self.conn.execute("SELECT * FROM benchmarks ORDER BY id DESC LIMIT 1").fetchone()
-        else:
-            row = self.conn.execute(
-                "SELECT * FROM benchmarks WHERE id = ?", (benchmark_id,)
-            ).fetchone()
-        if row is None:
+        query = select(B).order_by(B.c.id.desc()).limit(1)
+        if benchmark_id is not None:
+            query = select(B).where(B.c.id == benchmark_id)
+        rows = self._rows(query)
+        if not rows:
             if benchmark_id is None:
                 raise TrainlabError(
                     f"the store {self.path} has no benchmarks yet (run `trainlab bench` first)"
                 )
             raise TrainlabError(f"the store {self.path} has no benchmark {benchmark_id}")
-        return {**dict(row), "config": json.loads(row["config"])}
+        return {**rows[0], "config": json.loads(rows[0]["config"])}
 
     # -- trials -------------------------------------------------------------------------------
+    @staticmethod
+    def _trial_fields(fields: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+        fields = dict(fields)
+        fields.setdefault("status", "pending")
+        fields.setdefault("created", now or time.time())
+        fields["hyperparameters"] = json.dumps(fields.get("hyperparameters", {}), sort_keys=True)
+        unknown = set(fields) - set(T.c.keys())
+        if unknown:
+            raise ValueError(f"unknown trial fields {sorted(unknown)}")
+        return fields
+
     def create_trial(self, **fields: Any) -> int:
         """Insert a trial row (status ``pending`` unless given) and return its id."""
-        fields.setdefault("status", "pending")
-        fields.setdefault("created", time.time())
-        fields["hyperparameters"] = json.dumps(fields.get("hyperparameters", {}), sort_keys=True)
-        names = ", ".join(fields)
-        marks = ", ".join("?" for _ in fields)
-        cur = self._write(f"INSERT INTO trials ({names}) VALUES ({marks})", fields.values())
-        return int(cur.lastrowid)
+        with self._tx() as conn:
+            query = insert(T).values(**self._trial_fields(fields)).returning(T.c.id)
+            return int(conn.execute(query).scalar_one())
 
     def create_trials(self, rows: list[dict[str, Any]]) -> list[int]:
-        """Insert several trial rows (as :meth:`create_trial`) in one transaction: a benchmark's
-        plan appears whole or not at all."""
-        ids = []
+        """Insert several trial rows (as :meth:`create_trial`) in one transaction."""
         now = time.time()
-        with self.conn:
-            self.conn.execute("BEGIN IMMEDIATE")
-            for fields in rows:
-                fields = dict(fields)
-                fields.setdefault("status", "pending")
-                fields.setdefault("created", now)
-                hp = fields.get("hyperparameters", {})
-                fields["hyperparameters"] = json.dumps(hp, sort_keys=True)
-                names = ", ".join(fields)
-                marks = ", ".join("?" for _ in fields)
-                cur = self.conn.execute(
-                    f"INSERT INTO trials ({names}) VALUES ({marks})", tuple(fields.values())
-                )
-                ids.append(int(cur.lastrowid))
-        return ids
+        with self._tx() as conn:
+            return [
+                int(conn.execute(
+                    insert(T).values(**self._trial_fields(r, now)).returning(T.c.id)
+                ).scalar_one())
+                for r in rows
+            ]  # fmt: skip
+
+    def _claimable(self, now: float) -> Any:
+        stale = or_(T.c.heartbeat.is_(None), T.c.heartbeat < now - self.stale_after)
+        return or_(T.c.status.in_(CLAIMABLE), and_(T.c.status == "running", stale))
+
+    def _take(self, conn: Any, trial_id: int, now: float) -> bool:
+        """Claim ``trial_id`` inside a transaction; evaluations of an earlier attempt go."""
+        taken = conn.execute(
+            update(T).where(T.c.id == trial_id, self._claimable(now))
+            .values(status="running", owner=self.owner, heartbeat=now, started=None,
+                    finished=None, host=socket.gethostname())
+        ).rowcount  # fmt: skip
+        if taken:
+            conn.execute(delete(E).where(E.c.trial_id == trial_id))
+            self._start_heartbeat()
+        return bool(taken)
+
+    def claim(self, trial_id: int) -> bool:
+        """Claim one trial for this store's owner; ``False`` when it is finished or held by a
+        live process."""
+        with self._tx() as conn:
+            return self._take(conn, trial_id, time.time())
+
+    def claim_next(self, benchmark_id: int | None = None) -> int | None:
+        """Claim the first claimable trial (of ``benchmark_id``, or of any benchmark), in plan
+        order; ``None`` when none is left to claim."""
+        now = time.time()
+        query = select(T.c.id).where(self._claimable(now), T.c.benchmark_id.is_not(None))
+        if benchmark_id is not None:
+            query = query.where(T.c.benchmark_id == benchmark_id)
+        query = query.order_by(T.c.id).limit(1).with_for_update(skip_locked=True)
+        with self._tx() as conn:
+            trial_id = conn.execute(query).scalar()
+            if trial_id is None or not self._take(conn, trial_id, now):
+                return None
+            return int(trial_id)
 
     def start_trial(self, trial_id: int) -> None:
-        """Mark running; evaluations left by an earlier, killed attempt are discarded."""
-        with self.conn:
-            self.conn.execute("BEGIN IMMEDIATE")
-            self.conn.execute("DELETE FROM evaluations WHERE trial_id = ?", (trial_id,))
-            self.conn.execute(
-                "UPDATE trials SET status = 'running', started = ?, host = ? WHERE id = ?",
-                (time.time(), socket.gethostname(), trial_id),
-            )
+        """Mark the trial started by this process: claimed now unless this owner holds it.
+        Raises :class:`ClaimLost` when another live process holds it."""
+        now = time.time()
+        with self._tx() as conn:
+            held = conn.execute(select(T.c.owner, T.c.status).where(T.c.id == trial_id)).first()
+            if held is None:
+                raise TrainlabError(f"no trial {trial_id} in {self.path}")
+            if (held.owner != self.owner or held.status != "running") and not self._take(
+                conn, trial_id, now
+            ):
+                raise ClaimLost(f"trial {trial_id} is held by another process ({held.owner})")
+            conn.execute(update(T).where(T.c.id == trial_id).values(started=now, heartbeat=now))
+
+    def _check_owner(self, conn: Any, trial_id: int) -> None:
+        owner = conn.execute(
+            select(T.c.owner).where(T.c.id == trial_id).with_for_update(read=True)
+        ).first()
+        if owner is None:
+            raise TrainlabError(f"no trial {trial_id} in {self.path}")
+        if owner[0] not in (None, self.owner):
+            raise ClaimLost(f"trial {trial_id} was taken over by {owner[0]} (this process's "
+                            f"heartbeat stopped for over {self.stale_after:g} s)")  # fmt: skip
 
     def add_evaluation(self, trial_id: int, record: EvalRecord) -> None:
-        self._write(
-            "INSERT OR REPLACE INTO evaluations "
-            "(trial_id, step, timed_seconds, metrics, train_loss, lr) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                trial_id,
-                record.step,
-                record.timed_seconds,
-                json.dumps(record.metrics),
-                _finite_or_none(record.train_loss),
-                record.lr,
-            ),
-        )
+        with self._tx() as conn:
+            self._check_owner(conn, trial_id)
+            conn.execute(delete(E).where(E.c.trial_id == trial_id, E.c.step == record.step))
+            conn.execute(insert(E).values(
+                trial_id=trial_id, step=record.step, timed_seconds=record.timed_seconds,
+                metrics=json.dumps(record.metrics),
+                train_loss=_finite_or_none(record.train_loss), lr=record.lr,
+            ))  # fmt: skip
 
     def finish_trial(self, trial_id: int, **fields: Any) -> None:
-        """Write the final status and figures of a trial."""
+        """Write the final status and figures of a trial (checked against the claim)."""
         if fields.get("status") not in FINISHED:
             raise ValueError(f"finish_trial needs a final status, got {fields.get('status')!r}")
         fields["finished"] = time.time()
         for key in ("time_to_target", "cpu_time_to_target", "ref_steps_to_target", "best_metric"):
             if key in fields:
                 fields[key] = _finite_or_none(fields[key])
-        if "test_metrics" in fields and fields["test_metrics"] is not None:
+        if fields.get("test_metrics") is not None:
             fields["test_metrics"] = json.dumps(fields["test_metrics"])
-        assignments = ", ".join(f"{k} = ?" for k in fields)
-        self._write(f"UPDATE trials SET {assignments} WHERE id = ?", [*fields.values(), trial_id])
+        with self._tx() as conn:
+            self._check_owner(conn, trial_id)
+            conn.execute(update(T).where(T.c.id == trial_id).values(**fields))
+
+    def release(self) -> int:
+        """Give back every trial this owner still holds, as ``interrupted`` (rerun by the next
+        benchmark, resume or worker). Returns how many."""
+        with self._tx() as conn:
+            return conn.execute(
+                update(T).where(T.c.owner == self.owner, T.c.status == "running")
+                .values(status="interrupted", owner=None, heartbeat=None)
+            ).rowcount  # fmt: skip
+
+    def _start_heartbeat(self) -> None:
+        if not self._beat or self._beating is not None:
+            return
+        self._beating = stop = threading.Event()
+        period = self.stale_after / 4
+
+        def beat() -> None:
+            while not stop.wait(period):
+                with contextlib.suppress(StoreError):
+                    with self._tx() as conn:
+                        conn.execute(update(T).where(T.c.owner == self.owner,
+                                                     T.c.status == "running")
+                                     .values(heartbeat=time.time()))  # fmt: skip
+
+        threading.Thread(target=beat, name="trainlab-heartbeat", daemon=True).start()
 
     def trial(self, trial_id: int) -> dict[str, Any]:
-        row = self.conn.execute("SELECT * FROM trials WHERE id = ?", (trial_id,)).fetchone()
-        if row is None:
+        rows = self._rows(select(T).where(T.c.id == trial_id))
+        if not rows:
             raise TrainlabError(f"no trial {trial_id} in {self.path}")
-        return self._decode(row)
+        return self._decode(rows[0])
 
     def trials(
         self,
@@ -279,23 +363,28 @@ class Store:
         limit: int | None = None,
         latest_first: bool = False,
     ) -> list[dict[str, Any]]:
-        sql, params = "SELECT * FROM trials WHERE 1=1", []
+        query = select(T)
         if benchmark_id is not None:
-            sql += " AND benchmark_id = ?"
-            params.append(benchmark_id)
+            query = query.where(T.c.benchmark_id == benchmark_id)
         if status is not None:
-            sql += " AND status = ?"
-            params.append(status)
-        sql += " ORDER BY id DESC" if latest_first else " ORDER BY id"
+            query = query.where(T.c.status == status)
+        query = query.order_by(T.c.id.desc() if latest_first else T.c.id)
         if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return [self._decode(r) for r in self.conn.execute(sql, params).fetchall()]
+            query = query.limit(limit)
+        return [self._decode(r) for r in self._rows(query)]
+
+    def held_by_others(self, benchmark_id: int) -> int:
+        """How many trials of a benchmark live processes other than this one are running."""
+        now = time.time()
+        query = select(func.count()).where(
+            T.c.benchmark_id == benchmark_id, T.c.status == "running",
+            T.c.owner != self.owner, T.c.heartbeat >= now - self.stale_after,
+        )  # fmt: skip
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def evaluations(self, trial_id: int) -> list[EvalRecord]:
-        rows = self.conn.execute(
-            "SELECT * FROM evaluations WHERE trial_id = ? ORDER BY step", (trial_id,)
-        ).fetchall()
+        rows = self._rows(select(E).where(E.c.trial_id == trial_id).order_by(E.c.step))
         return [_eval_record(r) for r in rows]
 
     # -- queries for benchmarks, scoring and reports (read-only) --------------------------------
@@ -304,53 +393,52 @@ class Store:
         ids = [int(i) for i in trial_ids]
         if not ids:
             return {}
-        marks = ", ".join("?" for _ in ids)
-        rows = self.conn.execute(
-            "SELECT e.* FROM evaluations e "
-            "JOIN (SELECT trial_id, MAX(step) AS step FROM evaluations "
-            f"WHERE trial_id IN ({marks}) "
-            "GROUP BY trial_id) last ON e.trial_id = last.trial_id AND e.step = last.step",
-            ids,
-        ).fetchall()
-        return {r["trial_id"]: _eval_record(r) for r in rows}
+        last = (
+            select(E.c.trial_id, func.max(E.c.step).label("step"))
+            .where(E.c.trial_id.in_(ids)).group_by(E.c.trial_id).subquery()
+        )  # fmt: skip
+        query = select(E).join(last, and_(E.c.trial_id == last.c.trial_id,
+                                          E.c.step == last.c.step))  # fmt: skip
+        return {r["trial_id"]: _eval_record(r) for r in self._rows(query)}
 
     def status_counts(self, benchmark_id: int) -> dict[str, int]:
         """How many trials of a benchmark are in each status."""
-        rows = self.conn.execute(
-            "SELECT status, COUNT(*) AS n FROM trials WHERE benchmark_id = ? GROUP BY status",
-            (benchmark_id,),
-        ).fetchall()
-        return {r["status"]: int(r["n"]) for r in rows}
+        query = (select(T.c.status, func.count().label("n"))
+                 .where(T.c.benchmark_id == benchmark_id).group_by(T.c.status))  # fmt: skip
+        return {r["status"]: int(r["n"]) for r in self._rows(query)}
 
     def eval_share(self, benchmark_id: int) -> float | None:
         """Untimed evaluation seconds as a fraction of wall seconds, over a benchmark's
         finished trials (``None`` when none has finished)."""
-        row = self.conn.execute(
-            "SELECT SUM(eval_seconds) AS e, SUM(wall_seconds) AS w FROM trials "
-            "WHERE benchmark_id = ? AND wall_seconds > 0",
-            (benchmark_id,),
-        ).fetchone()
+        query = select(func.sum(T.c.eval_seconds).label("e"),
+                       func.sum(T.c.wall_seconds).label("w")).where(
+            T.c.benchmark_id == benchmark_id, T.c.wall_seconds > 0)  # fmt: skip
+        row = self._rows(query)[0]
         return None if not row["w"] else float(row["e"]) / float(row["w"])
 
     def studies(self, benchmark_id: int) -> list[dict[str, Any]]:
         """One row per (workload, variant, algorithm, study) of a benchmark: its trial count,
         how many are finished and reached the target, and its fastest time and step count to
         the target (None when no trial reached it)."""
-        rows = self.conn.execute(
-            "SELECT workload, variant, algorithm, study, COUNT(*) AS trials, "
-            f"SUM(status IN ({', '.join(repr(str(s)) for s in sorted(FINISHED))})) AS finished, "
-            "SUM(status = 'reached') AS reached, "
-            "MIN(CASE WHEN status = 'reached' THEN time_to_target END) AS time_to_target, "
-            "MIN(CASE WHEN status = 'reached' THEN steps_to_target END) AS steps_to_target "
-            "FROM trials WHERE benchmark_id = ? "
-            "GROUP BY workload, variant, algorithm, study "
-            "ORDER BY workload, variant, algorithm, study",
-            (benchmark_id,),
-        ).fetchall()
-        return [dict(r) for r in rows]
+
+        def count_if(condition: Any) -> Any:
+            return func.sum(case((condition, 1), else_=0))
+
+        reached = T.c.status == "reached"
+        keys = (T.c.workload, T.c.variant, T.c.algorithm, T.c.study)
+        query = (
+            select(*keys, func.count().label("trials"),
+                   count_if(T.c.status.in_(sorted(FINISHED))).label("finished"),
+                   count_if(reached).label("reached"),
+                   func.min(case((reached, T.c.time_to_target))).label("time_to_target"),
+                   func.min(case((reached, T.c.steps_to_target))).label("steps_to_target"))
+            .where(T.c.benchmark_id == benchmark_id).group_by(*keys).order_by(*keys)
+        )  # fmt: skip
+        return [{**r, "finished": int(r["finished"]), "reached": int(r["reached"])}
+                for r in self._rows(query)]  # fmt: skip
 
     @staticmethod
-    def _decode(row: sqlite3.Row) -> dict[str, Any]:
+    def _decode(row: dict[str, Any]) -> dict[str, Any]:
         out = dict(row)
         for key in _JSON_COLUMNS:
             if out.get(key) is not None:

@@ -138,7 +138,7 @@ def set_target(
         store_path, jobs=jobs, threads=threads, executor=executor,
         **callbacks,
     )  # fmt: skip
-    with Store(store_path) as store:
+    with Store(store_path, readonly=True) as store:
         trials = [
             t
             for run in (defaults, tune)
@@ -163,7 +163,7 @@ def set_target(
         store_path, jobs=jobs, threads=threads, executor=executor,
         **callbacks,
     )  # fmt: skip
-    with Store(store_path) as store:
+    with Store(store_path, readonly=True) as store:
         reruns = store.trials(benchmark_id=rerun.benchmark_id)
         evals = {t["id"]: store.evaluations(t["id"]) for t in reruns}
     values = [t["best_metric"] if t["best_metric"] is not None else _worst(higher) for t in reruns]

@@ -150,8 +150,17 @@ def output_dir(text: str) -> Path:
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-def store_path(text: str) -> Path:
-    """A results store to open or create: not a directory; if it exists, a SQLite file."""
+STORE_URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def store_path(text: str) -> Path | str:
+    """A results store to open or create: a ``postgresql://`` URL (checked when opened), or a
+    file path that is not a directory and, if it exists, is a SQLite file."""
+    if "://" in text:
+        if not text.startswith(STORE_URL_SCHEMES):
+            raise BadValue(f"unknown store URL {text.split('://')[0]!r}://; use a file path or "
+                           "postgresql://USER@HOST:PORT/DB")  # fmt: skip
+        return text
     path = Path(text)
     if not text.strip():
         raise BadValue("expected a file name, got an empty one")
@@ -163,16 +172,19 @@ def store_path(text: str) -> Path:
                 head = f.read(len(SQLITE_MAGIC))
         except OSError as exc:
             raise BadValue(f"cannot read {text}: {exc.strerror or exc}") from None
-        if head and head != SQLITE_MAGIC:
-            raise BadValue(f"{text} is not a results store (not a SQLite file)")
+        if head != SQLITE_MAGIC:
+            what = "an empty file" if not head else "not a SQLite file"
+            raise BadValue(f"{text} is not a trainlab results store ({what})")
     elif path.parent.exists() and not path.parent.is_dir():
         raise BadValue(f"{path.parent} is not a directory")
     return path
 
 
-def existing_store(text: str) -> Path:
+def existing_store(text: str) -> Path | str:
     """A results store that exists (read-only commands never create one)."""
     path = store_path(text)
+    if isinstance(path, str):
+        return path
     if not path.exists():
         raise BadValue(f"no results store at {text} (run `trainlab run` or `trainlab bench`)")
     if path.stat().st_size == 0:

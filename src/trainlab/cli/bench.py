@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         if display is not None:
             display.stop()
     try:
-        with Store(args.store) as store:
+        with Store(args.store, readonly=True) as store:
             result, _, _ = scores_from_store(store, done.benchmark_id, by=args.by)
     except TrainlabError:
         result = None

@@ -37,8 +37,9 @@ def add_store(p: argparse.ArgumentParser, *, must_exist: bool, default: bool = T
 
     p.add_argument(
         "--store", type=argtypes.existing_store if must_exist else argtypes.store_path,
-        default=str(DEFAULT_STORE) if default else None, metavar="FILE.db",
-        help=f"SQLite results store (default {DEFAULT_STORE})",
+        default=str(DEFAULT_STORE) if default else None, metavar="FILE.db|URL",
+        help=f"results store: a SQLite file (default {DEFAULT_STORE}) or "
+        "postgresql://USER@HOST:PORT/DB",
     )  # fmt: skip
 
 
@@ -97,13 +98,12 @@ def flag(dest: str) -> str:
 # stores, workloads, torch, output
 
 
-def open_existing_store(path: Path):
-    """Open a store that must exist (checked again: it may have gone since parsing)."""
+def open_existing_store(path: Path | str):
+    """Open, read-only, a store that must exist (checked again: it may have gone since
+    parsing)."""
     from trainlab.bench.store import Store
 
-    if not Path(path).is_file():
-        raise TrainlabError(f"no results store at {path}")
-    return Store(path)
+    return Store(path, readonly=True)
 
 
 def benchmark_record(store, benchmark_id: int | None) -> dict[str, Any]:

@@ -68,7 +68,7 @@ def _demo(args: argparse.Namespace) -> int:
     finally:
         display.stop()
     con = render.console()
-    with Store(args.store) as store:
+    with Store(args.store, readonly=True) as store:
         result, _, _ = scores_from_store(store, done.benchmark_id)
     render.print_scores(result, con)
     index = build_report(args.store, args.output, done.benchmark_id)

@@ -64,8 +64,6 @@ def run(args: argparse.Namespace) -> int:
         source = str(path)
     else:
         store_path = args.store or Path(DEFAULT_STORE)
-        if not store_path.is_file():
-            raise TrainlabError(f"--store: no results store at {store_path} (run `trainlab bench`)")
         with common.open_existing_store(store_path) as store:
             bench = common.benchmark_record(store, args.benchmark)
             names = {t["algorithm"] for t in store.trials(benchmark_id=bench["id"])}

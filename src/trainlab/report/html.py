@@ -104,9 +104,7 @@ def build_report(
         raise TrainlabError(
             f"cannot create report directory {out}: {exc.strerror or exc}"
         ) from None
-    if not Path(store_path).exists():
-        raise TrainlabError(f"no results store at {store_path}")
-    with Store(store_path) as store:
+    with Store(store_path, readonly=True) as store:
         bench = store.benchmark(benchmark_id)
         trials = store.trials(benchmark_id=bench["id"])
         evals = {t["id"]: store.evaluations(t["id"]) for t in trials}
