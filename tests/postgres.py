@@ -23,11 +23,16 @@ away). ``initdb`` and ``postgres`` refuse to run as root, so as root the server 
 unprivileged account ``postgres`` (or ``nobody``; ``$TRAINLAB_PG_OS_USER`` chooses), through
 ``subprocess``'s ``user=``/``group=``; the directory is given to that account. The server is
 the test process's child and gets SIGTERM if the test process dies (``PR_SET_PDEATHSIG``), so
-a killed pytest leaves no server behind.
+a killed pytest leaves no server behind (only its directory, /tmp/trainlab-pg-*, about 46 MB).
+On a shared 2-core machine the start (initdb, server up, test role) takes about 1.7 s, once per
+session; a database's create about 0.1 s, its drop 0.02 s.
+
+The URLs are libpq's (``postgresql://``); SQLAlchemy reads that scheme as psycopg2, so a store
+built on SQLAlchemy names psycopg 3 as ``postgresql+psycopg://``.
 
 The alternatives were tried as root on this Debian 12, Python 3.11 machine: the ``pgserver``
 wheel (PostgreSQL 16 bundled, 34 MB) runs, but as root it creates a system user with
-``useradd`` and changes the permissions of the directories above its data directory, and it
+``useradd`` and opens the directories above its data directory to that user, and it
 listens on a Unix socket only with ``trust`` authentication (no TCP, no passwords to get
 wrong); ``pytest-postgresql``'s ``postgresql_proc`` calls ``pg_ctl initdb`` as the current user,
 which fails as root ("initdb: cannot be run as root"). Debian's packages need apt once, but
