@@ -22,6 +22,7 @@ demo: $(STAMP)
 	$(BIN)/trainlab demo
 
 test: $(STAMP)
+	bash tools/install-postgres.sh
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

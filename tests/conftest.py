@@ -6,3 +6,6 @@ tests ask of every algorithm. Benchmarks and CLI runs in tests pass ``targets="c
 (``--targets class``) explicitly. The committed tuned targets are checked on their own, in
 ``tests/workloads/test_committed_targets.py``.
 """
+
+# a real PostgreSQL server, a fresh database per test (tests/postgres.py)
+from postgres import postgres_admin_url, postgres_server, postgres_url  # noqa: F401
