@@ -371,6 +371,7 @@ def run_benchmark(
     on_tick: Callable[[], None] | None = None,
     on_trial_done: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
     stale_after: float = STALE_AFTER,
+    plan_only: bool = False,
 ) -> BenchmarkRun:
     """Plan (or find) the benchmark and run its unfinished trials.
 
@@ -416,7 +417,7 @@ def run_benchmark(
             notes = plan.notes
             key = plan.key
         # the executor exists (ray importable, say) before the plan is written
-        ex = make_executor(
+        ex = None if plan_only else make_executor(
             executor,
             store.location.target,
             jobs,
@@ -449,9 +450,10 @@ def run_benchmark(
             if on_trial_done is not None:
                 on_trial_done(rows[trial_id], outcome)
 
-        if todo and on_start is not None:
+        if todo and on_start is not None and not plan_only:
             on_start(store, benchmark_id, rows, finished_before)
-        drain(store, benchmark_id, ex, on_done, on_tick)
+        if not plan_only:
+            drain(store, benchmark_id, ex, on_done, on_tick)
         counts = store.status_counts(benchmark_id)
         eval_share = store.eval_share(benchmark_id)
     finally:

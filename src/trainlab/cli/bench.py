@@ -72,6 +72,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: the latest)")  # fmt: skip
     p.add_argument("--benchmark", type=argtypes.trial_id, default=None, metavar="ID",
                    help="the benchmark to resume (implies --resume)")  # fmt: skip
+    p.add_argument("--plan-only", action="store_true",
+                   help="write the plan and stop: `trainlab worker` processes run it")  # fmt: skip
+    common.add_stale_after(p)
     common.add_by(p, "what the scores printed at the end measure")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     common.add_jobs(p)
@@ -112,7 +115,9 @@ def check(args: argparse.Namespace):
             f"{common.flag(plan[0])}: --resume takes the stored plan of the benchmark; drop "
             "the plan options (rerunning the original bench command resumes too)"
         )
-    if not args.store.exists():
+    if args.plan_only:
+        raise TrainlabError("--plan-only plans a new benchmark: drop --resume/--benchmark")
+    if not isinstance(args.store, str) and not args.store.exists():
         raise TrainlabError(f"no results store at {args.store} to resume from")
     with common.open_existing_store(args.store) as store:
         common.benchmark_record(store, args.benchmark)
@@ -136,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         done = run_benchmark(
             plan, args.store, jobs=args.jobs, threads=args.threads, executor=args.executor,
-            benchmark_id=args.benchmark, on_note=lambda s: render.plain(err, s), **hooks,
+            benchmark_id=args.benchmark, on_note=lambda s: render.plain(err, s),
+            plan_only=args.plan_only, stale_after=args.stale_after, **hooks,
         )  # fmt: skip
     except KeyboardInterrupt:
         if display is not None:
@@ -157,6 +163,11 @@ def run(args: argparse.Namespace) -> int:
         common.print_json(out)
         return 0
     con = render.console()
+    if args.plan_only:
+        render.plain(con, f"benchmark {done.benchmark_id} planned ({done.total} trials, key "
+                          f"{done.key}); run it with `trainlab worker --store {args.store}` "
+                          "(any number of them)")  # fmt: skip
+        return 0
     what = "new" if done.created else ("resumed" if done.already_finished else "found")
     counts = ", ".join(f"{k} {v}" for k, v in sorted(done.counts.items()))
     render.plain(con, f"benchmark {done.benchmark_id} ({what}, key {done.key}): {done.total} "

@@ -43,6 +43,15 @@ def add_store(p: argparse.ArgumentParser, *, must_exist: bool, default: bool = T
     )  # fmt: skip
 
 
+def add_stale_after(p: argparse.ArgumentParser) -> None:
+    from trainlab.bench.store import STALE_AFTER
+
+    p.add_argument("--stale-after", type=argtypes.real(1.0, 86400.0), default=STALE_AFTER,
+                   metavar="SECONDS",
+                   help="a running trial whose process sent no heartbeat for this long is "
+                   f"taken over (default {STALE_AFTER:g})")  # fmt: skip
+
+
 def add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
