@@ -21,7 +21,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/trainlab demo
 
+# Debian's Chromium for the report's browser tests (as root with apt-get; never fails: without
+# it those tests skip and say why)
 test: $(STAMP)
+	-sh tools/install-chromium.sh
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

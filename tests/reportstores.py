@@ -39,6 +39,11 @@ HOSTILE_KEY = "key<script>window.__xss=7</script>"
 #: a directory name for the store (its path is shown in the report)
 HOSTILE_DIR = "st<b onmouseover=window.__xss=8>\"&'"
 
+#: every element and attribute the report writes; a payload that became markup would add others
+TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "table", "tr",
+        "th", "td", "span", "code", "img", "details", "summary"}  # fmt: skip
+ATTRIBUTES = {"lang", "charset", "class", "src", "alt"}
+
 PLAIN_ALGORITHMS = ["nadamw", "adamw", "lion"]
 PLAIN_WORKLOADS = [("digits_cnn", ""), ("digits_cnn", "gelu"), ("tiny_mlp", "")]
 

@@ -6,14 +6,17 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from reportstores import HOSTILE_WORKLOADS, hostile_store, hostile_texts, hp_json, workload_name
+from reportstores import (
+    ATTRIBUTES,
+    HOSTILE_WORKLOADS,
+    TAGS,
+    hostile_store,
+    hostile_texts,
+    hp_json,
+    workload_name,
+)
 
 from trainlab.report.html import MAX_SLUG, _slug, build_report
-
-#: every element the report writes; a payload that became markup would add another
-TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "table", "tr",
-        "th", "td", "span", "code", "img", "details", "summary"}  # fmt: skip
-ATTRIBUTES = {"lang", "charset", "class", "src", "alt"}
 
 
 class Page(HTMLParser):

@@ -34,6 +34,7 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.8em; border-bottom
 table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; vertical-align: top; }
 th { background: #f3f3f3; } td.l, th.l { text-align: left; }
+td.l { overflow-wrap: anywhere; }  /* a long name wraps instead of widening the page */
 .inf { color: #999; } .fail { color: #b00; } .best { font-weight: bold; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.4em 0; }
 .note { color: #666; font-size: 0.9em; } code { background: #f5f5f5; padding: 0 3px; }
