@@ -34,6 +34,7 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.8em; border-bottom
 table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; vertical-align: top; }
 th { background: #f3f3f3; } td.l, th.l { text-align: left; }
+td.l { overflow-wrap: anywhere; }  /* a long name wraps instead of widening the page */
 .inf { color: #999; } .fail { color: #b00; } .best { font-weight: bold; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.4em 0; }
 .note { color: #666; font-size: 0.9em; } code { background: #f5f5f5; padding: 0 3px; }
@@ -42,16 +43,29 @@ details { margin: 0.5em 0; }
 
 
 def esc(value: Any) -> str:
+    """``value`` as HTML text, safe in element content and in double- or single-quoted
+    attributes (``& < > " '`` escaped): every user-supplied string goes through this."""
     return html.escape(str(value), quote=True)
 
 
+#: the longest file-name stem of a plot (a workload name can be any length; most file systems
+#: cap a name at 255 bytes)
+MAX_SLUG = 80
+
+
 def _slug(name: str, used: set[str]) -> str:
-    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "plot"
+    """A safe file-name stem for a plot named after ``name`` (which holds user strings such as
+    workload names): ASCII letters, digits, ``_`` and ``-`` only (no dots, no slashes),
+    at most :data:`MAX_SLUG` characters, and unique among ``used`` even on a case-insensitive
+    file system (``_2``, ``_3``, ... appended to repeats). ``used`` holds lower-cased stems."""
+    base = re.sub(r"[_-]{2,}", "_", re.sub(r"[^A-Za-z0-9_-]+", "_", name))
+    base = base.strip("_-")[:MAX_SLUG].rstrip("_-")
+    base = base or "plot"
     slug, k = base, 1
-    while slug in used:
+    while slug.lower() in used:
         k += 1
         slug = f"{base}_{k}"
-    used.add(slug)
+    used.add(slug.lower())
     return slug
 
 
@@ -298,12 +312,12 @@ def _trial_cells(t: dict[str, Any]) -> list[str]:
     hp = json.dumps(t["hyperparameters"], sort_keys=True, default=str)
     error = (t["error"] or "").splitlines()[0] if t["error"] else ""
     return [
-        str(t["id"]),
+        esc(t["id"]),
         esc(name),
         esc(t["algorithm"]),
-        str(t["study"]),
-        str(t["trial_index"]),
-        str(t["seed"]),
+        esc(t["study"]),
+        esc(t["trial_index"]),
+        esc(t["seed"]),
         esc(t["status"]),
         _num(t["time_to_target"], " s"),
         _num(t["steps_to_target"], "", "d"),
@@ -335,8 +349,8 @@ def _page(bench, trials, algorithms, by_time, by_steps, figures, store_path) -> 
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>trainlab benchmark {bench['id']}</title><style>{CSS}</style></head><body>",
-        f"<h1>trainlab benchmark {bench['id']}</h1>",
+        f"<title>trainlab benchmark {esc(bench['id'])}</title><style>{CSS}</style></head><body>",
+        f"<h1>trainlab benchmark {esc(bench['id'])}</h1>",
         _config_table(bench, trials, store_path),
         "<h2>Scores</h2>",
         _scores_table(by_time, by_steps, algorithms),

@@ -30,8 +30,15 @@ def colours(algorithms: Sequence[str]) -> dict[str, Any]:
     return {a: cmap(i % cmap.N) for i, a in enumerate(algorithms)}
 
 
+#: the most characters of a name shown in a plot (a longer one is cut, ending in an ellipsis)
+MAX_LABEL = 60
+
+
 def label(name: str) -> str:
-    """A legend label that shows ``name`` literally (no mathtext, not hidden by a leading _)."""
+    """A legend label that shows ``name`` literally (no mathtext, not hidden by a leading _),
+    cut to :data:`MAX_LABEL` characters so that a long name cannot squeeze the axes away."""
+    if len(name) > MAX_LABEL:
+        name = name[: MAX_LABEL - 1] + "\u2026"
     text = name.replace("$", r"\$")
     return " " + text if text.startswith("_") else text
 
@@ -101,7 +108,7 @@ def learning_curves(
                         lambda r: getattr(r, "train_loss", None), False)  # fmt: skip
             loss_ax.set_xlabel(xlabel)
             loss_ax.set_ylabel("training loss")
-    axes[0, 0].set_title(label(f"{workload}: {target.describe()}"), loc="left", fontsize=10)
+    axes[0, 0].set_title(f"{label(workload)}: {label(target.describe())}", loc="left", fontsize=10)
     handles, labels = axes[0, 1].get_legend_handles_labels()
     if handles:
         axes[0, 1].legend(handles, labels, fontsize=8, loc="best")
@@ -129,7 +136,7 @@ def learning_rates(
     _curve_axes(ax, curves, colour_of, _step, lambda r: getattr(r, "lr", None), True)
     ax.set_xlabel("steps")
     ax.set_ylabel("learning rate")
-    ax.set_title(label(f"{workload}: learning rate"), loc="left", fontsize=10)
+    ax.set_title(f"{label(workload)}: learning rate", loc="left", fontsize=10)
     handles, labels = ax.get_legend_handles_labels()
     if handles:
         ax.legend(handles, labels, fontsize=8, loc="best")
