@@ -297,12 +297,12 @@ def migrate(location: Location) -> tuple[int, int, str | None]:
         src.backup(dst)
         dst.close()
         src.execute("BEGIN IMMEDIATE")
-        for table, names in {**schema.LEGACY_OPTIONAL_COLUMNS, **schema.VERSION_2_COLUMNS}.items():
+        wanted = [(table, name) for columns in (schema.LEGACY_OPTIONAL_COLUMNS,
+                  schema.VERSION_2_COLUMNS) for table, names in columns.items() for name in names]
+        for table, name in wanted:
             have = {r[1] for r in src.execute(f"PRAGMA table_info({table})")}
-            for name in names:
-                if name not in have:
-                    ddl = _sqlite_column(table, name)
-                    src.execute(f"ALTER TABLE {table} ADD COLUMN {ddl}")
+            if name not in have:
+                src.execute(f"ALTER TABLE {table} ADD COLUMN {_sqlite_column(table, name)}")
         src.execute(f"PRAGMA application_id={schema.APPLICATION_ID}")
         src.execute(f"PRAGMA user_version={schema.SCHEMA_VERSION}")
         src.execute("COMMIT")

@@ -1,0 +1,180 @@
+"""The store interface, run against both backends: SQLite and a real PostgreSQL server.
+
+Round trips, claims (atomic, fenced, taken over after a stale heartbeat, released), planning
+a benchmark from two places at once, read-only opening, foreign databases and newer schemas.
+"""
+
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from trainlab.bench.store import Store
+from trainlab.bench.store_schema import SCHEMA_VERSION
+from trainlab.errors import ClaimLost, StoreError
+from trainlab.spec import EvalRecord
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request, tmp_path):
+    if request.param == "sqlite":
+        return str(tmp_path / "s.db")
+    return request.getfixturevalue("postgres_url")
+
+
+def _row(k: int, **extra):
+    return dict(workload="w", algorithm="a", hyperparameters={"lr": 0.1 * (k + 1)}, seed=k,
+                mode="steps", study=0, trial_index=k, **extra)  # fmt: skip
+
+
+def _slot(row):
+    return (row["study"], row["trial_index"])
+
+
+def test_round_trip_and_queries(location):
+    with Store(location) as store:
+        bid, created = store.plan_benchmark("key", {"options": {}}, [_row(0), _row(1)], _slot)
+        assert created
+        assert store.plan_benchmark("key", {"options": {}}, [_row(0), _row(1)], _slot) == (
+            bid, False)  # fmt: skip
+        t0, t1 = (t["id"] for t in store.trials(benchmark_id=bid))
+        assert store.claim(t0)
+        store.start_trial(t0)
+        store.add_evaluation(t0, EvalRecord(10, 1.5, {"acc": 0.5}, 0.7, 0.1))
+        store.add_evaluation(t0, EvalRecord(20, 3.0, {"acc": 0.9}, float("nan"), 0.05))
+        store.finish_trial(t0, status="reached", time_to_target=3.0, steps_to_target=20,
+                           wall_seconds=4.0, eval_seconds=1.0, best_metric=0.9,
+                           test_metrics={"acc": 0.88})  # fmt: skip
+        t = store.trial(t0)
+        assert t["status"] == "reached" and t["test_metrics"] == {"acc": 0.88}
+        assert t["hyperparameters"] == {"lr": 0.1}
+        assert [(e.step, e.metrics, e.train_loss) for e in store.evaluations(t0)] == [
+            (10, {"acc": 0.5}, 0.7), (20, {"acc": 0.9}, None)]  # fmt: skip
+        assert store.latest_evaluations([t0, t1]) == {t0: store.evaluations(t0)[1]}
+        assert store.status_counts(bid) == {"reached": 1, "pending": 1}
+        assert store.eval_share(bid) == pytest.approx(0.25)
+        (study,) = store.studies(bid)
+        assert study["trials"] == 2 and study["finished"] == 1 and study["reached"] == 1
+        assert study["time_to_target"] == 3.0 and study["steps_to_target"] == 20
+
+
+def test_claims_are_exclusive_fenced_and_taken_over_when_stale(location):
+    with Store(location, stale_after=1.0) as a, Store(location, stale_after=1.0) as b:
+        bid, _ = a.plan_benchmark("k", {}, [_row(k) for k in range(3)], _slot)
+        first, second = a.claim_next(bid), b.claim_next(bid)
+        assert first != second and {first, second} <= {t["id"] for t in a.trials()}
+        assert not b.claim(first)  # held by a live process
+        with pytest.raises(ClaimLost):
+            b.add_evaluation(first, EvalRecord(1, 0.1, {}))
+        with pytest.raises(ClaimLost):
+            b.finish_trial(first, status="missed")
+        a._beating.set()  # a's heartbeat stops (its process hangs, say)
+        time.sleep(1.6)
+        c = Store(location, stale_after=1.0)
+        try:
+            taken = {c.claim_next(bid), c.claim_next(bid), c.claim_next(bid)}
+            # a's trial went stale and was taken over; b's heartbeat kept its own; the third
+            # was pending
+            assert first in taken and second not in taken
+            with pytest.raises(ClaimLost):  # a can no longer write about it
+                a.add_evaluation(first, EvalRecord(1, 0.1, {}))
+        finally:
+            c.close()  # releases what c holds
+        assert {t["status"] for t in b.trials() if t["id"] != second} == {"interrupted"}
+        assert b.trial(second)["status"] == "running"
+
+
+def test_two_processes_planning_at_once_get_one_benchmark(location):
+    rows = [_row(k) for k in range(20)]
+    results, errors = [], []
+
+    def plan() -> None:
+        try:
+            with Store(location) as store:
+                results.append(store.plan_benchmark("same", {"x": 1}, rows, _slot))
+        except Exception as exc:  # pragma: no cover - the failure this test is about
+            errors.append(exc)
+
+    threads = [threading.Thread(target=plan) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len({bid for bid, _ in results}) == 1 and sum(c for _, c in results) == 1
+    with Store(location) as store:
+        assert len(store.benchmarks()) == 1 and len(store.trials()) == 20
+
+
+def test_a_failed_plan_leaves_nothing(location, monkeypatch):
+    with Store(location) as store:
+        bad = [_row(0), {**_row(1), "no_such_column": 1}]
+        with pytest.raises(ValueError):
+            store.plan_benchmark("k", {}, bad, _slot)
+        assert store.benchmarks() == [] and store.trials() == []
+
+
+def test_read_only_store_reads_and_refuses_writes(location):
+    with Store(location) as store:
+        store.create_trial(**_row(0))
+    with Store(location, readonly=True) as store:
+        assert len(store.trials()) == 1
+        with pytest.raises(StoreError, match="read-only"):
+            store.create_trial(**_row(1))
+
+
+def test_a_missing_store_is_not_created_by_a_reader(tmp_path):
+    with pytest.raises(StoreError, match="no results store"):
+        Store(tmp_path / "none.db", readonly=True)
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_foreign_postgresql_database_is_refused_and_unchanged(postgres_url):
+    engine = sa.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE invoices (id int primary key, total numeric)"))
+        conn.execute(sa.text("INSERT INTO invoices VALUES (1, 9.5)"))
+    for readonly in (False, True):
+        with pytest.raises(StoreError, match="not a trainlab results store"):
+            Store(postgres_url, readonly=readonly)
+    with engine.connect() as conn:
+        assert sa.inspect(conn).get_table_names() == ["invoices"]
+        assert conn.execute(sa.text("SELECT total FROM invoices")).scalar() == 9.5
+    engine.dispose()
+
+
+def test_empty_postgresql_database_is_not_initialised_by_a_reader(postgres_url):
+    with pytest.raises(StoreError, match="empty database"):
+        Store(postgres_url, readonly=True)
+    Store(postgres_url).close()  # a writer initialises it
+    Store(postgres_url, readonly=True).close()
+
+
+def test_newer_schema_is_refused(location):
+    Store(location).close()
+    if location.startswith("postgresql"):
+        engine = sa.create_engine(location.replace("postgresql://", "postgresql+psycopg://"))
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE trainlab_meta SET value = :v WHERE key = "
+                                 "'schema_version'"), {"v": str(SCHEMA_VERSION + 1)})  # fmt: skip
+        engine.dispose()
+    else:
+        import sqlite3
+
+        conn = sqlite3.connect(location)
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+        conn.close()
+    with pytest.raises(StoreError, match="newer trainlab"):
+        Store(location, readonly=True)
+
+
+def test_unreachable_and_wrong_credentials_are_one_line(postgres_url):
+    from postgres import url_with
+
+    with pytest.raises(StoreError, match="password authentication failed") as err:
+        Store(url_with(postgres_url, password="wrong"))
+    assert "\n" not in str(err.value) and "wrong" not in str(err.value)
+    with pytest.raises(StoreError, match="cannot open the results store") as err:
+        Store("postgresql://nobody@127.0.0.1:1/none")
+    assert "\n" not in str(err.value)
