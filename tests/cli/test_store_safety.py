@@ -46,7 +46,8 @@ def commands(store, out):
     """Every command that opens a store, as argument lists."""
     s = ["--store", str(store)]
     return [RUN + s, BENCH + s, ["bench", "--resume", *s], ["show", *s], ["show", "1", *s],
-            ["score", *s], ["compare", "tiny_sgd", "tiny_selftuned", *s], ["report", *s, "-o", str(out)], ["worker", *s]]
+            ["score", *s], ["compare", "tiny_sgd", "tiny_selftuned", *s],
+            ["report", *s, "-o", str(out)], ["worker", *s]]
 
 
 def files_of(folder):
@@ -175,7 +176,7 @@ def test_two_bench_processes_share_one_sqlite_store(tmp_path):
     procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env=env) for _ in range(2)]  # fmt: skip
     results = [p.communicate(timeout=600) for p in procs]
-    for (out, err), p in zip(results, procs, strict=True):
+    for (_out, err), p in zip(results, procs, strict=True):
         assert p.returncode == 0, err
         assert "locked" not in err
     runs = [json.loads(out) for out, _ in results]
