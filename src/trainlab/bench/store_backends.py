@@ -14,9 +14,13 @@ into a SQLAlchemy engine, and guarantees what the store promises its users:
   new PostgreSQL store is built in one transaction under an advisory lock.
 * **Versions are explicit.** A store of another schema version is refused, with
   ``trainlab migrate`` as the way forward for an older one (:func:`migrate`).
-* **Read-only means read-only.** ``readonly=True`` opens SQLite with ``mode=ro`` (and
-  ``immutable=1`` when the file or its folder cannot be written, so a store on a read-only share
-  can be read) and PostgreSQL with ``default_transaction_read_only``.
+* **Read-only means read-only.** ``readonly=True`` opens PostgreSQL with
+  ``default_transaction_read_only`` and SQLite with ``immutable=1`` when no write-ahead log
+  lies beside the file (no writer at work: the file is the whole store, and nothing is created
+  beside it) or when the file or its folder cannot be written (a read-only share), else with
+  ``mode=ro``, which reads a live writer's log. The one gap: a writer that starts and
+  checkpoints while an immutable reader reads may show that reader an inconsistent page (a
+  one-line error; rerun the command).
 * **Two writers wait, they do not fail.** SQLite runs in WAL mode with a 60 s busy timeout, and
   every write transaction starts with ``BEGIN IMMEDIATE`` (a deferred transaction that reads and
   then writes can fail at once with "database is locked" whatever the timeout: the failure
@@ -113,8 +117,12 @@ def _sqlite_identity(path: Path) -> tuple[int, int, set[str]]:
 def _sqlite_connect(path: Path, readonly: bool) -> sqlite3.Connection:
     uri = Path(path).resolve().as_uri()
     if readonly:
+        # with no write-ahead log beside it the file holds the whole store and no writer is at
+        # work: read it as immutable, which leaves no -wal/-shm files behind (a mode=ro reader
+        # of a WAL database creates them); otherwise read the log too, where that is possible
         writable = os.access(path, os.W_OK) and os.access(Path(path).parent or ".", os.W_OK)
-        uri += "?mode=ro" if writable else "?immutable=1"
+        live = Path(f"{path}-wal").exists()
+        uri += "?mode=ro" if writable and live else "?immutable=1"
     else:
         uri += "?mode=rw"
     conn = sqlite3.connect(
