@@ -16,7 +16,8 @@ import signal
 import sys
 
 #: command modules, in the order of ``trainlab --help``
-COMMANDS = ("list", "run", "show", "bench", "score", "compare", "report", "targets", "demo")
+COMMANDS = ("list", "run", "show", "bench", "score", "compare", "report", "targets", "export",
+            "demo")
 
 INTERRUPTED = 130
 _interrupt_requested = False
