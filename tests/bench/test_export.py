@@ -163,6 +163,13 @@ def test_mlflow_reexport_replaces_only_what_changed(world, tmp_path):
         every = _mlflow_runs(client, ViewType.ALL)
         assert len(every[running["id"]]) == 2
         assert sum(r.info.lifecycle_stage == "active" for r in every[running["id"]]) == 1
+        # an export cut short leaves a run without its digest: the next one replaces it
+        cut = min(runs)
+        client.delete_tag(runs[cut][0].info.run_id, "trainlab.digest")
+        export.export_mlflow(store, uri)
+        after = _mlflow_runs(client)
+        assert all(len(r) == 1 for r in after.values())
+        assert {t for t in after if after[t][0].info.run_id != runs[t][0].info.run_id} == {cut}
 
 
 def test_mlflow_one_benchmark_and_unknown_benchmark(world, tmp_path):

@@ -47,7 +47,14 @@ LONE_EXPERIMENT = "trainlab-runs"
 EXPORT_VERSION = "1"
 
 _MLFLOW_STATUS = {"pending": "SCHEDULED", "running": "RUNNING", "failed": "FAILED"}
-_MLFLOW_BATCH = 1000  # MLflow's limit of metrics (and, at 100, params/tags) per log_batch
+# MLflow's limits per log_batch: 1000 metrics, 100 params, 100 tags, 1000 in all
+_PARAMS_PER_BATCH, _METRICS_PER_BATCH = 100, 899
+
+
+def _mlflow_status(status: str) -> str:
+    """The MLflow run status of a trial status: a finished trial's run is ``FINISHED`` (a
+    missed or diverged trial is a result too) unless the trial ``failed``."""
+    return _MLFLOW_STATUS.get(status, "FINISHED")
 
 
 def experiment_name(benchmark_id: int | None) -> str:
@@ -188,17 +195,22 @@ def _write_mlflow_run(client, experiment_id: str, trial, evals, tags: dict[str, 
     end = int(1000 * float(trial.get("finished") or t0))
     step = _final_step(trial, evals)
     metrics += [Metric(k, v, end, step) for k, v in final_figures(trial).items()]
-    for i in range(0, max(len(params), 1), 100):
-        client.log_batch(run_id, params=params[i : i + 100])
-    for i in range(0, len(metrics), _MLFLOW_BATCH):
-        client.log_batch(run_id, metrics=metrics[i : i + _MLFLOW_BATCH])
-    status = trial["status"]
-    if status in FINISHED:
-        client.set_terminated(run_id, _MLFLOW_STATUS.get(status, "FINISHED"), end_time=end)
-    elif status == "pending":
-        client.update_run(run_id, status="SCHEDULED")
-    # last: a run that lacks its digest (an export cut short) is replaced by the next one
-    client.log_batch(run_id, tags=[RunTag("trainlab.digest", _digest(trial, evals))])
+    # few calls (each is a transaction): params and metrics share batches, within MLflow's
+    # limits; the digest comes in the last, so a run cut short is replaced by the next export
+    n_batches = max(1, -(-len(params) // _PARAMS_PER_BATCH), -(-len(metrics) // _METRICS_PER_BATCH))
+    for b in range(n_batches):
+        last = b == n_batches - 1
+        client.log_batch(
+            run_id,
+            metrics=metrics[b * _METRICS_PER_BATCH : (b + 1) * _METRICS_PER_BATCH],
+            params=params[b * _PARAMS_PER_BATCH : (b + 1) * _PARAMS_PER_BATCH],
+            tags=[RunTag("trainlab.digest", _digest(trial, evals))] if last else [],
+        )
+    status = _mlflow_status(trial["status"])
+    if trial["status"] in FINISHED:
+        client.set_terminated(run_id, status, end_time=end)
+    elif status != "RUNNING":
+        client.update_run(run_id, status=status)
 
 
 def export_mlflow(store, uri: str, benchmark_id: int | None = None) -> int:
@@ -223,8 +235,12 @@ def export_mlflow(store, uri: str, benchmark_id: int | None = None) -> int:
         evals = store.evaluations(trial["id"])
         digest = _digest(trial, evals)
         old = existing.get(str(trial["id"]), [])
-        if len(old) == 1 and old[0].data.tags.get("trainlab.digest") == digest:
-            continue
+        if (
+            len(old) == 1
+            and old[0].data.tags.get("trainlab.digest") == digest
+            and old[0].info.status == _mlflow_status(trial["status"])
+        ):
+            continue  # up to date
         for run in old:
             client.delete_run(run.info.run_id)
         tags = {k: _text(v) for k, v in tags_of(trial).items()}
