@@ -36,6 +36,8 @@ BAD = {
     "readable": ["", "{missing}", "{dir}"],
     "writable": ["", "{dir}", "{missing}/x.csv"],
     "out_dir": ["", "{text}"],
+    "log_dir": ["", "{text}", "{text}/sub"],
+    "uri": ["", " ", "bogus://x", " sqlite:///x.db"],
     "targets": ["", "{dir}", "{text}", "{json_list}", "{missing}/t.json"],
     # --targets tuned|class|PATH: an existing, well-formed targets file
     "target_source": ["", "tunned", "{missing}", "{dir}", "{text}", "{json_list}", "{empty}"],
@@ -81,6 +83,7 @@ BASES = {
     "report": ["report", "--store", "{db}", "-o", "{new_dir}"],
     "targets": TARGETS,
     "demo": ["demo", "--store", "{new}", "-o", "{new_dir}", "--jobs", "1"],
+    "export": ["export", "--tensorboard", "{new_dir}", "--store", "{db}"],
 }
 OPTIONS = {
     "run": {"-w": "workload", "-a": "algorithm", "--set": "set", "--seed": "seed",
@@ -106,6 +109,7 @@ OPTIONS = {
                 "--store": "new_store"},
     "demo": {"-o": "out_dir", "--jobs": "jobs", "--threads": "jobs", "--executor": "executor",
              "--store": "new_store"},
+    "export": {"--tensorboard": "log_dir", "--benchmark": "id", "--store": "store"},
 }  # fmt: skip
 
 #: combinations that conflict or would be ignored, names the data lacks, commands misused
@@ -171,6 +175,13 @@ EXTRA = [
     ["report"],
     ["bench", "--resume"],
     ["demo", "--store", "{new}", "extra"],
+    ["export", "--store", "{db}"],
+    ["export", "--mlflow", "sqlite:///{new}", "--tensorboard", "{new_dir}", "--store", "{db}"],
+    ["export", "--tensorboard", "{new_dir}", "--benchmark", "99", "--store", "{db}"],
+    ["export", "--mlflow", "sqlite:///{new}", "--benchmark", "1", "--store", "{nobench}"],
+    ["export", "--tensorboard", "{new_dir}", "--store", "{missing}"],
+    ["export", "--tensorboard", "{new_dir}"],
+    *(["export", "--mlflow", value, "--store", "{db}"] for value in BAD["uri"]),
 ]
 
 

@@ -16,8 +16,8 @@ import signal
 import sys
 
 #: command modules, in the order of ``trainlab --help``
-COMMANDS = ("list", "run", "show", "bench", "worker", "score", "compare", "report", "targets",
-            "migrate", "demo")
+COMMANDS = ("list", "run", "show", "bench", "worker", "score", "compare", "report", "export",
+            "targets", "migrate", "demo")
 
 INTERRUPTED = 130
 _interrupt_requested = False
