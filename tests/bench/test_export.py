@@ -34,7 +34,7 @@ def _make_store(path):
                  "--max-steps", "10", "--quiet", "--targets", "class", "--store", str(path),
                  "--threads", "1"])  # fmt: skip
     assert code == 0
-    with Store(path) as store:
+    with Store(path, heartbeat=False) as store:  # its running trial stays running after close
         common = dict(workload="tiny_blobs", variant="mlp", algorithm="tiny_sgd", mode="steps",
                       seed=3, hyperparameters={"learning_rate": 0.05, "betas": [0.9, 0.99]},
                       eval_every_steps=5, max_steps=20, target_metric="accuracy",

@@ -46,7 +46,8 @@ LONE_EXPERIMENT = "trainlab-runs"
 #: changes when what a run holds changes, so that runs of an older export get replaced
 EXPORT_VERSION = "1"
 
-_MLFLOW_STATUS = {"pending": "SCHEDULED", "running": "RUNNING", "failed": "FAILED"}
+_MLFLOW_STATUS = {"pending": "SCHEDULED", "running": "RUNNING", "failed": "FAILED",
+                  "interrupted": "KILLED"}
 # MLflow's limits per log_batch: 1000 metrics, 100 params, 100 tags, 1000 in all
 _PARAMS_PER_BATCH, _METRICS_PER_BATCH = 100, 899
 
