@@ -4,7 +4,9 @@ worker that dies fails only its trial, an interrupted benchmark resumes without 
 finished trials, and a run that ends on an error leaves no task behind."""
 
 import os
+import sys
 import time
+import types
 
 import benchfakes
 import pytest
@@ -156,6 +158,27 @@ def test_a_trainlab_error_in_a_worker_ends_the_run_in_one_line(tmp_path):
     assert str(caught.value).startswith("unknown workload 'w'")
     assert len(str(caught.value).splitlines()) == 1
     assert free_cpus_settle() == CPUS
+
+
+def test_workers_that_cannot_load_the_task_end_the_run_in_one_line(tmp_path):
+    """A worker function Ray's workers cannot import (a module only this process has) stops
+    the run with one line, and marks no trial failed: a resume can run them once fixed."""
+    module = types.ModuleType("trainlab_nowhere")
+    exec("def worker(*args):\n    return {}", module.__dict__)
+    sys.modules[module.__name__] = module  # so the function is sent by name, not by value
+    try:
+        db = tmp_path / "s.db"
+        ids = make_trials(db, [{}, {}])
+        ex = ray_executor.RayExecutor(db, jobs=2, threads=1, worker=module.worker)
+        with pytest.raises(TrainlabError) as caught:
+            ex.run(ids, lambda tid, out: None)
+    finally:
+        del sys.modules[module.__name__]
+    message = str(caught.value)
+    assert "Ray workers cannot run trials" in message and "trainlab_nowhere" in message
+    assert len(message.splitlines()) == 1
+    with Store(db) as store:
+        assert {t["status"] for t in store.trials()} <= {"pending", "running"}
 
 
 class Stop(Exception):

@@ -152,9 +152,11 @@ class RayExecutor:
             cause = exc.cause if isinstance(exc.cause, BaseException) else exc
             if isinstance(cause, TrainlabError):
                 raise TrainlabError(str(cause)) from None
+            if isinstance(cause, exceptions.RaySystemError):  # could not load the task
+                raise _unusable_workers(cause) from None
             return _fail(self.store_path, trial_id, _describe(cause))
-        except exceptions.RuntimeEnvSetupError as exc:
-            raise TrainlabError(f"Ray could not set up its workers: {exc}") from None
+        except (exceptions.RaySystemError, exceptions.RuntimeEnvSetupError) as exc:
+            raise _unusable_workers(exc) from None
         except exceptions.RayError as exc:  # worker died: crash, OOM kill, node lost
             return _fail(self.store_path, trial_id, f"{RAY_WORKER_DIED}\n{_describe(exc)}")
 
@@ -183,3 +185,14 @@ class RayExecutor:
                 for ref in refs:
                     ray.cancel(ref, force=True)
                 ray.wait(refs, num_returns=len(refs), timeout=self.CANCEL_WAIT)
+
+
+def _unusable_workers(exc: BaseException) -> TrainlabError:
+    """The error that ends a run whose Ray workers cannot run any trial (the worker function
+    does not import there, the runtime environment failed): no trial is marked failed for it."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    detail = lines[-1].strip() if lines else type(exc).__name__
+    return TrainlabError(
+        f"Ray workers cannot run trials ({detail}); trainlab and the worker function must be "
+        "importable on every node"
+    )
