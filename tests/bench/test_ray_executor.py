@@ -4,9 +4,12 @@ worker that dies fails only its trial, an interrupted benchmark resumes without 
 finished trials, and a run that ends on an error leaves no task behind."""
 
 import os
+import signal
+import subprocess
 import sys
 import time
 import types
+from pathlib import Path
 
 import benchfakes
 import pytest
@@ -242,6 +245,77 @@ def test_interrupted_ray_benchmark_resumes(tmp_path, capsys):
     for trial_id, t in after.items():
         assert t["status"] == "missed", (t["status"], t["error"])  # 10 steps: far off
         assert steps[trial_id] == [5, 10]
+        if trial_id in finished:
+            old = finished[trial_id]
+            assert (t["started"], t["finished"]) == (old["started"], old["finished"])
+
+
+def ray_task_workers(sid: int) -> list[int]:
+    """Processes of session ``sid`` that are Ray workers running a trial."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if int(fields[3]) == sid and fields[0] != "Z" and b"_ray_task" in cmdline:
+                pids.append(int(entry.name))
+    return pids
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_sigkill_under_ray_then_resume(tmp_path):
+    """``trainlab bench --executor ray`` (starting its own local Ray) killed with SIGKILL after
+    its first trial: its Ray workers stop running trials, and ``--resume`` on a new Ray runs
+    exactly the unfinished trials."""
+    db = tmp_path / "s.db"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update(OMP_NUM_THREADS="1", RAY_USAGE_STATS_ENABLED="0")
+    base = [sys.executable, "-m", "trainlab", "bench", "--store", str(db), "--quiet", "--jobs",
+            "2", "--threads", "1", "--executor", "ray"]  # fmt: skip
+    plan = ["-w", "digits_cnn", "-a", "adamw,nadamw", "--trials", "2", "--studies", "1",
+            "--eval-every-steps", "5", "--max-steps", "40", "--targets", "class"]  # fmt: skip
+    proc = subprocess.Popen(
+        [*base, *plan], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # fmt: skip
+
+    def statuses() -> dict[int, str]:
+        try:
+            with Store(db) as store:
+                return {t["id"]: t["status"] for t in store.trials()}
+        except Exception:  # not created yet
+            return {}
+
+    deadline = time.monotonic() + 240
+    while not any(s in FINISHED for s in statuses().values()):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, f"benchmark ended before the kill: {proc.stderr.read()!r}"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 60
+    while ray_task_workers(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert ray_task_workers(proc.pid) == [], "Ray workers ran on after the benchmark died"
+
+    with Store(db) as store:
+        before = {t["id"]: t for t in store.trials()}
+    finished = {i: t for i, t in before.items() if t["status"] in FINISHED}
+    assert len(before) == 4 and finished and len(finished) < 4
+    resume = subprocess.run([*base, "--resume"], env=env, capture_output=True, text=True)
+    assert resume.returncode == 0, resume.stderr
+    with Store(db) as store:
+        after = {t["id"]: t for t in store.trials()}
+        steps = {i: [e.step for e in store.evaluations(i)] for i in after}
+    for trial_id, t in after.items():
+        assert t["status"] == "missed", (t["status"], t["error"])
+        assert steps[trial_id] == list(range(5, 45, 5))  # no stale or duplicate evaluations
         if trial_id in finished:
             old = finished[trial_id]
             assert (t["started"], t["finished"]) == (old["started"], old["finished"])
