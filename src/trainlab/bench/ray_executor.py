@@ -9,6 +9,7 @@ a run that ends early leaves its in-flight trials unfinished for ``--resume``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections import deque
@@ -180,11 +181,12 @@ class RayExecutor:
                 if on_tick is not None:
                     on_tick()
         finally:
-            if in_flight:
+            if in_flight:  # an error or Ctrl-C: no worker may go on writing to the store
                 refs = list(in_flight)
-                for ref in refs:
-                    ray.cancel(ref, force=True)
-                ray.wait(refs, num_returns=len(refs), timeout=self.CANCEL_WAIT)
+                with contextlib.suppress(Exception):  # Ray itself gone: keep the first error
+                    for ref in refs:
+                        ray.cancel(ref, force=True)
+                    ray.wait(refs, num_returns=len(refs), timeout=self.CANCEL_WAIT)
 
 
 def _unusable_workers(exc: BaseException) -> TrainlabError:
