@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from trainlab.bench.executors import run_stored_trial
 from trainlab.bench.store import Store
 from trainlab.registry import _ALGORITHMS, _WORKLOADS, register_algorithm, register_workload
 from trainlab.spec import Algorithm, Param, SearchSpace, Target, TrainState
@@ -118,5 +120,38 @@ def dying_worker(
             time.sleep(0.3)
             os._exit(9)
         time.sleep(0.3)
+        store.finish_trial(trial_id, status="missed", steps=1)
+    return {"trial_id": trial_id, "status": "missed", "pid": os.getpid()}
+
+
+# --------------------------------------------------------------------------------------------
+# worker functions for RayExecutor tests (run in Ray worker processes, which import this module
+# by name: the executor passes the driver's import path on to them)
+
+
+def registering_worker(
+    store_path, trial_id, full_curve=False, device="cpu", on_progress=None, owner=None
+):
+    """``run_stored_trial`` in a process that has imported this module, so ``tiny_blobs`` and
+    the tiny algorithms are registered there."""
+    return run_stored_trial(store_path, trial_id, full_curve, device, on_progress, owner)
+
+
+def blocking_worker(
+    store_path, trial_id, full_curve=False, device="cpu", on_progress=None, owner=None
+):
+    """Marks the trial running and writes its pid to ``<store>.<trial_id>.pid``; then blocks
+    until killed when its hyperparameters say ``block``, raises ValueError when they say
+    ``raise``, else finishes it as ``missed``."""
+    with Store(store_path, owner=owner, heartbeat=owner is None) as store:
+        row = store.trial(trial_id)
+        store.start_trial(trial_id)
+    if row["hyperparameters"].get("raise"):
+        raise ValueError(f"bad row {trial_id}")
+    Path(f"{store_path}.{trial_id}.pid").write_text(str(os.getpid()))
+    if row["hyperparameters"].get("block"):
+        while True:
+            time.sleep(0.1)
+    with Store(store_path, owner=owner, heartbeat=owner is None) as store:
         store.finish_trial(trial_id, status="missed", steps=1)
     return {"trial_id": trial_id, "status": "missed", "pid": os.getpid()}

@@ -15,9 +15,9 @@ trial ended (and writes ``failed`` itself when the worker could not).
   memory) breaks the pool: trials that had not started are requeued; a started one is marked
   ``failed`` when it is the only suspect, or when it was in flight at two breakages; the pool is
   rebuilt and the benchmark goes on.
-* :class:`RayExecutor` submits the same worker function as Ray tasks (``num_cpus=threads``)
-  when ``ray`` is importable (``RAY_ADDRESS`` picks a cluster; the store path must then be on a
-  filesystem all nodes share).
+* :class:`~trainlab.bench.ray_executor.RayExecutor` (in ``ray_executor``) submits the same
+  worker function as Ray tasks (``num_cpus=threads``), on a local Ray it starts or on the
+  cluster at ``RAY_ADDRESS`` (the store path must then be on a filesystem all nodes share).
 """
 
 from __future__ import annotations
@@ -367,86 +367,6 @@ class LocalExecutor:
             pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _ray_task(
-    store_path: str, trial_id: int, threads: int, full_curve: bool, device: str, owner: str
-):
-    import torch
-
-    torch.set_num_threads(threads)
-    return run_stored_trial(store_path, trial_id, full_curve, device, None, owner)
-
-
-class RayExecutor:
-    """Trials as Ray tasks; at most ``jobs`` in flight (``jobs`` may exceed local cores on a
-    cluster). Needs ``ray`` (``pip install 'trainlab[ray]'``)."""
-
-    name = "ray"
-
-    def __init__(
-        self,
-        store_path: str | Path,
-        jobs: int,
-        threads: int,
-        full_curve: bool = False,
-        device: str = "cpu",
-        owner: str | None = None,
-    ) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise TrainlabError(
-                "--executor ray needs the ray package (pip install 'trainlab[ray]')"
-            ) from None
-        self.ray = ray
-        if not ray.is_initialized():
-            ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=False)
-        self.store_path = _absolute(store_path)
-        self.jobs = max(1, jobs)
-        self.threads = max(1, threads)
-        self.full_curve = full_curve
-        self.device = device
-        self.owner = owner
-        self.task = ray.remote(num_cpus=self.threads, max_retries=0)(_ray_task)
-
-    def run(self, claim: Claim, on_done: OnDone, on_tick: OnTick | None = None) -> None:
-        ray = self.ray
-        in_flight: dict[Any, int] = {}
-        claiming = True
-        try:
-            while True:
-                while claiming and len(in_flight) < self.jobs:
-                    trial_id = claim()
-                    if trial_id is None:
-                        claiming = False
-                        break
-                    ref = self.task.remote(self.store_path, trial_id, self.threads,
-                                           self.full_curve, self.device, self.owner)  # fmt: skip
-                    in_flight[ref] = trial_id
-                if not in_flight:
-                    return
-                ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=TICK_SECONDS)
-                for ref in ready:
-                    trial_id = in_flight.pop(ref)
-                    try:
-                        outcome = ray.get(ref)
-                    except Exception as exc:  # task error or worker death
-                        if isinstance(getattr(exc, "cause", None), ClaimLost):
-                            continue
-                        outcome = _fail(self.store_path, trial_id, _describe(exc), self.owner)
-                    on_done(trial_id, outcome)
-                if on_tick is not None:
-                    on_tick()
-        finally:
-            for ref in in_flight:
-                ray.cancel(ref, force=True)
-
-
-def _absolute(store: str | Path) -> str:
-    """A SQLite path made absolute (a Ray worker may start elsewhere); a URL unchanged."""
-    text = str(store)
-    return text if "://" in text else str(Path(text).resolve())
-
-
 def make_executor(
     kind: str,
     store_path: str | Path,
@@ -461,6 +381,8 @@ def make_executor(
     and their heartbeat while the trials run elsewhere."""
     threads = threads or threads_per_job(jobs)
     if kind == "ray":
+        from trainlab.bench.ray_executor import RayExecutor
+
         return RayExecutor(store_path, jobs, threads, full_curve, device, owner)
     if kind == "inline" or (kind == "local" and jobs == 1):
         return InlineExecutor(store_path, full_curve, device, threads, owner)

@@ -91,7 +91,8 @@ def add_jobs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=argtypes.threads, default=None, metavar="T",
                    help="torch threads per trial (default: max(1, cores // jobs))")  # fmt: skip
     p.add_argument("--executor", type=argtypes.executor, default="local",
-                   help="local process pool (default) or a Ray cluster (needs ray)")  # fmt: skip
+                   help="local process pool (default) or ray: the Ray cluster at RAY_ADDRESS, "
+                        "else a local Ray (needs ray)")  # fmt: skip
 
 
 def given(args: argparse.Namespace, *names: str) -> list[str]:
