@@ -51,8 +51,11 @@ def _assert_same_curve(one, two) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "workload, algorithm, dtype",
-    [("tiny_blobs:mlp", "tiny_sgd", torch.float32), ("mnist1d_mlp", "nadamw", torch.float32),
-     ("mnist1d_mlp", "nadamw", torch.float64)],
+    [
+        ("tiny_blobs:mlp", "tiny_sgd", torch.float32),
+        ("mnist1d_mlp", "nadamw", torch.float32),
+        ("mnist1d_mlp", "nadamw", torch.float64),
+    ],
 )
 def test_two_processes_give_the_curve_of_one(workload, algorithm, dtype):
     args = (workload, algorithm, dtype, 60, 20)
@@ -60,7 +63,31 @@ def test_two_processes_give_the_curve_of_one(workload, algorithm, dtype):
     two = launch(_trial, 2, *args, threads=1)
     _assert_same_curve(one, two)
     assert len(two.evals) == 3 and two.steps == 60
-    assert two.evals[-1].metrics != _trial(None, workload, algorithm, dtype, 60, 20).evals[0]
+    assert two.evals[0].metrics != two.evals[-1].metrics  # it trained
+
+
+class _Spy(benchfakes.PlainSGD):
+    """tiny_sgd that remembers the examples of every batch it trained on."""
+
+    seen: list[list[int]] = []
+
+    def update(self, state, batch, step):
+        self.seen.append(batch.indices.tolist())
+        return super().update(state, batch, step)
+
+
+def _spied(group):
+    spy = _Spy()
+    run_trial(get_workload("tiny_blobs"), spy, seed=1, eval_every_steps=5, max_steps=5,
+              count_flops=False, calibrate=False, group=group)  # fmt: skip
+    return spy.seen
+
+
+@pytest.mark.slow
+def test_rank_0_trains_on_the_first_half_of_each_global_batch():
+    whole, half = _spied(None), launch(_spied, 2, threads=1)
+    assert len(whole) == len(half) == 5 and len(whole[0]) == 32
+    assert half == [rows[:16] for rows in whole]
 
 
 def _fake_group(rank: int, world_size: int) -> Group:

@@ -263,15 +263,21 @@ def _entry(fn: Callable[..., Any], modules: Sequence[str], device_type: str, thr
     """What each launched process runs: import the modules that register the trial's workload
     and algorithm (a plugin or a test module), set the thread count, join the group, call
     ``fn(group, *args)``, leave the group. Returns ``fn``'s value."""
-    for name in modules:
-        if name not in sys.modules:
-            importlib.import_module(name)
-    torch.set_num_threads(threads)
-    group = Group.from_env(device_type)
-    try:
-        return fn(group, *args)
-    finally:
-        group.close()
+    from torch.distributed.elastic.multiprocessing.errors import record
+
+    @record  # an exception here reaches the launcher's error as its message
+    def body() -> Any:
+        for name in modules:
+            if name not in sys.modules:
+                importlib.import_module(name)
+        torch.set_num_threads(threads)
+        group = Group.from_env(device_type)
+        try:
+            return fn(group, *args)
+        finally:
+            group.close()
+
+    return body()
 
 
 def launch(fn: Callable[..., Any], nproc: int, *args: Any, device_type: str = "cpu",
@@ -298,7 +304,10 @@ def launch(fn: Callable[..., Any], nproc: int, *args: Any, device_type: str = "c
         values = elastic_launch(config, _entry)(fn, list(modules), device_type, threads, args)
     except ChildFailedError as exc:
         rank, failure = exc.get_first_failure()
-        message = str(failure.message).strip().splitlines() if failure.message else []
-        detail = message[-1] if message else f"exit code {failure.exitcode}"
+        message = failure.message
+        if isinstance(message, dict):  # the error file of a recorded exception
+            message = message.get("message", "")
+        lines = str(message or "").strip().splitlines()
+        detail = lines[-1] if lines else f"exit code {failure.exitcode}"
         raise TrainlabError(f"--nproc: rank {rank} failed: {detail}") from None
     return values[0]

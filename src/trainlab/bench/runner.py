@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 
+from trainlab.bench.distributed import PREPARE, STEP, STOP
 from trainlab.bench.measures import (
     ReferenceClock,
     ReferenceStep,
@@ -40,7 +41,6 @@ from trainlab.bench.measures import (
     is_contended,
     step_flops,
 )
-from trainlab.bench.distributed import PREPARE, STEP, STOP
 from trainlab.spec import Algorithm, EvalRecord, Workload, WorkloadSpec
 
 Clock = Callable[[], float]
