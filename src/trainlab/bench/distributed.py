@@ -37,7 +37,9 @@ from __future__ import annotations
 
 import datetime
 import importlib
+import logging
 import os
+import signal
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -211,6 +213,12 @@ class Group:
         if self._stopped:
             return None
         self._stopped = command == STOP
+        if self._stopped:
+            try:
+                self._send(STOP)
+            except Exception:  # a follower is gone (interrupted, crashed): none to release
+                pass
+            return None
         self._send(command)
         if command == PREPARE:
             return self._mean_loss(loss)
@@ -222,6 +230,9 @@ class Group:
         commands until ``STOP``; returns the number of updates run. An exception in the
         algorithm is held until rank 0 shows it did not fail the same way (it asks for another
         step): a deterministic crash is recorded by rank 0 alone, as in one process."""
+        from trainlab.bench.runner import warm_up  # (the runner imports this module)
+
+        warm_up(workload, seed)  # as rank 0 does: its first timed step would wait for ours
         if self._receive() != START:
             return 0
         batch_size = algorithm.batch_size(workload, hp)
@@ -258,6 +269,11 @@ class Group:
 # Launching
 
 
+def _interrupt_once(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def _entry(fn: Callable[..., Any], modules: Sequence[str], device_type: str, threads: int,
            args: tuple) -> Any:  # fmt: skip
     """What each launched process runs: import the modules that register the trial's workload
@@ -267,6 +283,9 @@ def _entry(fn: Callable[..., Any], modules: Sequence[str], device_type: str, thr
 
     @record  # an exception here reaches the launcher's error as its message
     def body() -> Any:
+        # Ctrl-C reaches every rank and, again, from the launcher as it shuts them down: the
+        # first one interrupts (rank 0 records the trial as interrupted), later ones wait
+        signal.signal(signal.SIGINT, _interrupt_once)
         for name in modules:
             if name not in sys.modules:
                 importlib.import_module(name)
@@ -290,6 +309,7 @@ def launch(fn: Callable[..., Any], nproc: int, *args: Any, device_type: str = "c
     registered). ``threads`` is torch's intra-op thread count per rank (default: the cores
     shared out). Raises :class:`TrainlabError` with the first failure when a rank fails.
     """
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -300,8 +320,13 @@ def launch(fn: Callable[..., Any], nproc: int, *args: Any, device_type: str = "c
         rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0,
         monitor_interval=0.1, start_method="spawn",
     )  # fmt: skip
+    quiet = logging.getLogger("torch.distributed.elastic")  # its warnings repeat ours
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     try:
         values = elastic_launch(config, _entry)(fn, list(modules), device_type, threads, args)
+    except SignalException as exc:  # Ctrl-C (SIGINT) or SIGTERM: the ranks are stopped
+        raise KeyboardInterrupt from exc
     except ChildFailedError as exc:
         rank, failure = exc.get_first_failure()
         message = failure.message
@@ -310,4 +335,6 @@ def launch(fn: Callable[..., Any], nproc: int, *args: Any, device_type: str = "c
         lines = str(message or "").strip().splitlines()
         detail = lines[-1] if lines else f"exit code {failure.exitcode}"
         raise TrainlabError(f"--nproc: rank {rank} failed: {detail}") from None
+    finally:
+        quiet.setLevel(level)
     return values[0]

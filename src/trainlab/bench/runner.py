@@ -382,8 +382,6 @@ def run_trial(
     except Exception as exc:  # the algorithm crashed: record it, the caller decides what next
         result.status = "failed"
         result.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
-    if group is not None:  # distributed: release the followers
-        group.command(STOP)
     result.steps = step
     result.timed_seconds = timed
     result.cpu_seconds = cpu
@@ -422,6 +420,8 @@ def run_trial(
             test_metrics=result.test_metrics,
             error=result.error,
         )
+    if group is not None:  # distributed: release the followers
+        group.command(STOP)
     if interrupted:
         raise KeyboardInterrupt
     return result
