@@ -52,7 +52,6 @@ def _assert_same_curve(one, two) -> None:
 @pytest.mark.parametrize(
     "workload, algorithm, dtype",
     [
-        ("tiny_blobs:mlp", "tiny_sgd", torch.float32),
         ("mnist1d_mlp", "nadamw", torch.float32),
         ("mnist1d_mlp", "nadamw", torch.float64),
     ],

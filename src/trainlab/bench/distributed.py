@@ -30,7 +30,8 @@ Limits, said plainly: BatchNorm statistics are per rank (as DDP without SyncBatc
 model with BatchNorm or dropout trains slightly differently from one process; an algorithm that
 keeps per-example state updated in ``update`` (losses, predictions) sees only its shard's
 examples; the CPU-time measures count rank 0's process only. A step-mode trial of a plain model
-agrees with one process to float rounding (see ``tests/bench/test_distributed.py``).
+follows one process's curve up to float rounding: exactly in float64, while float32 rounding
+differences grow with the steps (``tests/bench/test_distributed.py``).
 """
 
 from __future__ import annotations
