@@ -21,6 +21,8 @@ BAD = {
     "seed": ["", "-1", "2147483648", "99999999999999999999", "1.5", "x", "nan", "inf"],
     "id": ["", "0", "-1", "x", "1.5", "nan", "9223372036854775808"],
     "jobs": ["", "0", "-2", "1025", "x", "1.5", "inf"],
+    # more processes than the machine's cores (on cpu) is refused by the command
+    "nproc": ["", "0", "-2", "1025", "x", "1.5", "inf", str((os.cpu_count() or 1) + 1)],
     "real": ["", "0", "-1", "nan", "inf", "-inf", "x", "1e400"],
     "scale": ["", "0", "-1", "nan", "inf", "x", "1e400", "1e9"],
     "r_max": ["", "1", "0.5", "0", "-2", "nan", "inf", "x", "1e400"],
@@ -89,7 +91,7 @@ OPTIONS = {
     "run": {"-w": "workload", "-a": "algorithm", "--set": "set", "--seed": "seed",
             "--variant": "name", "--eval-every-steps": "every", "--max-steps": "pos",
             "--text-file": "readable", "--device": "device", "--threads": "jobs",
-            "--store": "new_store", "--targets": "target_source"},
+            "--store": "new_store", "--targets": "target_source", "--nproc": "nproc"},
     "show": {"ID": "id", "--limit": "pos", "--store": "store"},
     "bench": {"-w": "workload", "-a": "algorithm", "--ruleset": "choice", "--trials": "count",
               "--studies": "count", "--seed": "seed", "--eval-every-steps": "every",
@@ -127,6 +129,7 @@ EXTRA = [
     [*RUN, "--set", "learning_rate=0.1", "--set", "learning_rate=0.2"],
     [*RUN, "--device", "cuda:999"],
     [*RUN, "--bogus"],
+    [*RUN, "--nproc", "3"],  # 32 rows do not divide into 3 shards (or: more than the cores)
     ["show", "--store", "{db}", "1", "--limit", "3"],
     ["show", "--store", "{db}", "999"],
     ["show", "--store", "{db}", "1", "2"],

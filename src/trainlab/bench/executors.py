@@ -383,7 +383,7 @@ def make_executor(
     if kind == "ray":
         from trainlab.bench.ray_executor import RayExecutor
 
-        return RayExecutor(store_path, jobs, threads, full_curve, device, owner)
+        return RayExecutor(store_path, jobs, threads, full_curve, device, owner=owner)
     if kind == "inline" or (kind == "local" and jobs == 1):
         return InlineExecutor(store_path, full_curve, device, threads, owner)
     if kind == "local":

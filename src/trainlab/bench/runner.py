@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 
+from trainlab.bench.distributed import PREPARE, STEP, STOP
 from trainlab.bench.measures import (
     ReferenceClock,
     ReferenceStep,
@@ -166,6 +167,7 @@ def run_trial(
     on_progress: Callable[[Progress], None] | None = None,
     progress_interval: float = 0.25,
     allow_out_of_range: bool = False,
+    group: Any = None,
 ) -> TrialResult:
     """Train ``algorithm`` on ``workload`` until the target is met or the budget is spent.
 
@@ -178,7 +180,9 @@ def run_trial(
     a ``store``, the trial row (created unless ``trial_id`` is given) and every evaluation are
     committed as they happen. ``count_flops`` measures FLOPs on a throwaway step and
     ``calibrate`` times a reference step beside the trial (both untimed; see
-    :mod:`trainlab.bench.measures`).
+    :mod:`trainlab.bench.measures`). With a ``group`` (a data-parallel trial, see
+    :mod:`trainlab.bench.distributed`) every rank calls this: rank 0 runs the trial as above,
+    the others only follow its training steps and return a result with ``steps`` alone.
     """
     hp = algorithm.search_space.validate(hp, allow_out_of_range=allow_out_of_range)
     if spec is None:
@@ -206,6 +210,11 @@ def run_trial(
         seed=seed,
         mode=spec.mode,
     )
+    if group is not None and group.rank > 0:  # distributed: a follower (bench.distributed)
+        if store is not None:
+            raise ValueError("only rank 0 of a data-parallel trial opens the store")
+        result.steps = group.follow(workload, algorithm, hp, seed)
+        return result
     # a trial this call creates (a lone run) is closed as failed when interrupted; a trial
     # handed in by a benchmark stays unfinished, so that --resume runs it again
     owns_trial = trial_id is None
@@ -262,6 +271,8 @@ def run_trial(
         torch.manual_seed(seed)
         model = workload.init_model(seed)
         stream = workload.batches(batch_size, seed)
+        if group is not None:  # distributed: average gradients over the ranks
+            group.attach(model)
 
         sync()
         # the CPU clock costs ~2 us a read, so it is read once per step: ``cpu_mark`` is where
@@ -269,10 +280,14 @@ def run_trial(
         t0, cpu_mark = clock(), cpu_clock()
         state = algorithm.init(workload, model, hp, seed)
         batches = algorithm.select_data(state, stream)
+        if group is not None:  # distributed: this rank's shard of each global batch
+            batches = group.shard(batches)
         sync()
         timed += clock() - t0
 
         while True:
+            if group is not None:  # distributed: the followers step too (untimed)
+                group.command(STEP)
             t0 = clock()
             batch = next(batches)
             loss = algorithm.update(state, batch, step)
@@ -301,6 +316,8 @@ def run_trial(
                 if not _finite(loss_sum):
                     result.status = "diverged"
                     break
+                if group is not None:  # distributed: the global batch's loss (untimed)
+                    loss = group.command(PREPARE, loss)
                 t0 = clock()
                 eval_model = algorithm.prepare_for_eval(state)
                 sync()
@@ -406,6 +423,8 @@ def run_trial(
             test_metrics=result.test_metrics,
             error=result.error,
         )
+    if group is not None:  # distributed: release the followers
+        group.command(STOP)
     if interrupted:
         raise KeyboardInterrupt
     return result

@@ -63,6 +63,8 @@ positive = integer(1, 10**9, "a positive integer")
 trial_id = integer(1, 2**63 - 1, "an id")
 jobs = integer(1, 1024, "a number of jobs")
 threads = integer(1, 1024, "a number of threads")
+#: processes of a data-parallel trial (the machine's limit is checked by the command)
+nproc = integer(1, 1024, "a number of processes")
 counts = integer(1, 1000, "a count")
 
 

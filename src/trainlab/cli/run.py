@@ -38,7 +38,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     common.add_targets(p)
     p.add_argument("--device", type=argtypes.device, default="cpu",
                    help="cpu (default), cuda, cuda:N, mps or auto")  # fmt: skip
-    p.add_argument("--threads", type=argtypes.threads, default=None, help="torch intra-op threads")
+    p.add_argument("--threads", type=argtypes.threads, default=None,
+                   help="torch intra-op threads (per process with --nproc)")  # fmt: skip
+    p.add_argument("--nproc", type=argtypes.nproc, default=1, metavar="N",
+                   help="data-parallel: N processes share each global batch, gradients "
+                   "averaged (gloo on cpu, nccl on cuda); rank 0 times, evaluates and "
+                   "stores")  # fmt: skip
     common.add_store(p, must_exist=False)
     common.add_json(p)
 
@@ -87,6 +92,10 @@ def check(args: argparse.Namespace):
               file=sys.stderr)  # fmt: skip
     spec = trial_spec(workload, targets, eval_every_steps=args.eval_every_steps,
                       max_steps=args.max_steps)  # fmt: skip
+    if args.nproc > 1:
+        from trainlab.bench.distributed import check_nproc
+
+        check_nproc(args.nproc, algorithm.batch_size(workload, hp), device)
     return workload, algorithm, hp, spec
 
 
@@ -112,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
         d = workload.describe()
         print(f"{args.text_file}: {d['train_characters']:,} training characters, alphabet of "
               f"{d['alphabet_size']} characters", file=sys.stderr)  # fmt: skip
+    if args.nproc > 1:
+        result = _run_distributed(args, workload, algorithm, hp, spec, show)
+        return finish(args, result, spec)
     progress = report = None
     if show:
         from trainlab.cli import render
@@ -138,6 +150,11 @@ def run(args: argparse.Namespace) -> int:
         if progress is not None:
             progress.stop()
         store.close()
+    return finish(args, result, spec)
+
+
+def finish(args: argparse.Namespace, result, spec) -> int:
+    """Print the trial's outcome (a summary or JSON); the exit code (1: the trial failed)."""
     if args.json:
         out = result.to_json()
         out["target"] = {"metric": spec.target.metric, "value": spec.target.value,
@@ -153,3 +170,57 @@ def run(args: argparse.Namespace) -> int:
             print(miss_hint(result))
         print(f"trial {result.trial_id} saved in {args.store}")
     return 1 if result.status == "failed" else 0
+
+
+def _run_distributed(args, workload, algorithm, hp, spec, show: bool):
+    """``--nproc N``: the trial on N processes (:mod:`trainlab.bench.distributed`); rank 0
+    writes the store and shows the progress; its result comes back here."""
+    from trainlab.bench.distributed import launch
+
+    job = {
+        "workload": args.workload, "variant": args.variant, "algorithm": args.algorithm,
+        "text_file": None if args.text_file is None else str(args.text_file), "hp": hp,
+        "seed": args.seed, "spec": spec, "full_curve": args.full_curve,
+        "store": str(args.store), "show": show,
+    }  # fmt: skip
+    modules = sorted({type(workload).__module__, type(algorithm).__module__})
+    return launch(_rank_main, args.nproc, job, device_type=workload.device.type,
+                  threads=args.threads, modules=modules)  # fmt: skip
+
+
+def _rank_main(group, job: dict):
+    """One rank of ``trainlab run --nproc N`` (in its own process): build the workload on the
+    rank's device, then run (rank 0) or follow (the others) the trial."""
+    from trainlab.bench.runner import run_trial
+    from trainlab.bench.store import Store
+    from trainlab.registry import get_algorithm, get_workload
+
+    options = {"device": str(group.device)}
+    if job["text_file"] is not None:
+        options["text_file"] = job["text_file"]
+    workload = get_workload(job["workload"], job["variant"], **options)
+    algorithm = get_algorithm(job["algorithm"])
+    store = progress = report = None
+    if group.rank == 0:
+        store = Store(job["store"])
+        if job["show"]:
+            from trainlab.cli import render
+
+            progress, report = render.run_progress(
+                f"{workload.full_name} / {algorithm.name} ({group.world_size} processes)",
+                job["spec"].target,
+            )
+            progress.start()
+    try:
+        with warnings.catch_warnings():  # said once, by the parent
+            warnings.simplefilter("ignore", OutOfRangeWarning)
+            return run_trial(
+                workload, algorithm, job["hp"], job["seed"], spec=job["spec"],
+                full_curve=job["full_curve"], store=store, on_progress=report,
+                allow_out_of_range=True, group=group,
+            )  # fmt: skip
+    finally:
+        if progress is not None:
+            progress.stop()
+        if store is not None:
+            store.close()
