@@ -26,7 +26,9 @@ def bench(db: Path, *extra: str) -> list[str]:
 
 
 def rows(db: Path) -> list[dict]:
-    conn = sqlite3.connect(db, timeout=30)
+    if not db.exists():  # (connecting would create an empty file, which is no store)
+        return []
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
     conn.row_factory = sqlite3.Row
     try:
         return [dict(r) for r in conn.execute("SELECT * FROM trials ORDER BY id")]

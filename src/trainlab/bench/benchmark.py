@@ -67,6 +67,8 @@ class BenchmarkConfig:
     device: str = "cpu"
     #: where targets and budgets come from: ``tuned``, ``class`` or a targets file
     targets: str = "tuned"
+    #: data-parallel processes per trial (``bench.distributed``); 1: one process
+    nproc: int = 1
 
     def __post_init__(self) -> None:
         if self.ruleset not in tuning.ALL_RULESETS:
@@ -110,7 +112,10 @@ class BenchmarkConfig:
         return self.eval_every_steps is not None
 
     def options(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if out["nproc"] == 1:  # benchmarks planned before --nproc keep their keys
+            del out["nproc"]
+        return out
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> BenchmarkConfig:
@@ -229,6 +234,8 @@ def make_plan(config: BenchmarkConfig) -> Plan:
         "hyperparameters": config.hyperparameters,
         "device": config.device,
     }
+    if config.nproc > 1:
+        resolved["nproc"] = config.nproc
     key = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[
         :20
     ]
@@ -246,12 +253,19 @@ def make_plan(config: BenchmarkConfig) -> Plan:
         )
         for w_index, w in enumerate(workloads):
             for t in trials:
+                if config.nproc > 1:  # every global batch must split evenly over the ranks
+                    from trainlab.bench.distributed import check_nproc
+
+                    workload = expanded[w_index]
+                    hp = algorithm.search_space.validate(t.hyperparameters)
+                    check_nproc(config.nproc, algorithm.batch_size(workload, hp), config.device)
                 row = {
                     "study": t.study,
                     "trial_index": t.trial_index,
                     "algorithm": name,
                     "hyperparameters": t.hyperparameters,
                     "seed": t.seed,
+                    "nproc": config.nproc,
                     **w.row_fields(),
                 }
                 plans.append(((t.study, t.trial_index, w_index, a_index), row))
@@ -297,6 +311,7 @@ def drain(
 
     idle = 0
     while True:
+        store.reap_dead_owners()
         before = ran
         executor.run(lambda: store.claim_next(benchmark_id), done, on_tick)
         left = [r for r in store.trials(benchmark_id=benchmark_id) if r["status"] in UNFINISHED]
@@ -416,12 +431,15 @@ def run_benchmark(
         else:
             notes = plan.notes
             key = plan.key
+        if config.nproc > 1 and config.device == "cpu" and jobs * config.nproc > cores:
+            raise TrainlabError(f"--jobs {jobs} x --nproc {config.nproc} processes need "
+                                f"{jobs * config.nproc} cores; this machine has {cores}")
         # the executor exists (ray importable, say) before the plan is written
         ex = None if plan_only else make_executor(
             executor,
             store.location.target,
             jobs,
-            threads or threads_per_job(jobs, cores),
+            threads or threads_per_job(jobs * config.nproc, cores),
             config.full_curve,
             config.device,
             owner=store.owner,

@@ -5,12 +5,13 @@ A trial with ``nproc > 1`` is launched like ``torchrun --standalone --nproc-per-
 :func:`~trainlab.bench.runner.run_trial` with its :class:`Group`, gloo on the CPU, NCCL on CUDA.
 
 * **Rank 0 leads.** It runs the runner's timed loop as in one process: it owns the clock, the
-  evaluations, the progress output and the store (the other ranks never open it). Before every
-  step, every ``prepare_for_eval`` and at the end it broadcasts a command (``STEP``, ``PREPARE``,
-  ``STOP``) on a separate gloo group; the other ranks (:meth:`Group.follow`) only train: they
-  build the same model and state and execute the commands, so every rank calls the algorithm in
-  the same order. The command broadcast is runner bookkeeping, outside the timed sections; the
-  gradient communication happens inside ``update`` and is timed on rank 0.
+  evaluations, the progress output and the store (the other ranks only read their trial's row).
+  Before every step, every ``prepare_for_eval`` and at the end it broadcasts a command
+  (``STEP``, ``PREPARE``, ``STOP``) on a separate gloo group; the other ranks
+  (:meth:`Group.follow`) only train: they build the same model and state and execute the
+  commands, so every rank calls the algorithm in the same order. The command broadcast is runner
+  bookkeeping, outside the timed sections; the gradient communication happens inside ``update``
+  and is timed on rank 0.
 * **Sharding.** Every rank draws the same global batches (the algorithm's ``select_data`` runs on
   every rank with the same seed) and trains on its contiguous shard: with a global batch of
   ``B`` rows, rank ``r`` gets rows ``r*B/N .. (r+1)*B/N`` (:meth:`Group.shard`). The seam is the
@@ -270,6 +271,20 @@ class Group:
 # Launching
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this rank when the process that launched it dies (a benchmark's
+    pool worker exits at once when its parent is killed; its ranks must not linger in a
+    collective). Elsewhere a rank still stops at the collective timeout."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:  # pragma: no cover - no libc.so.6
+        pass
+
+
 def _interrupt_once(signum: int, frame: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise KeyboardInterrupt
@@ -287,6 +302,7 @@ def _entry(fn: Callable[..., Any], modules: Sequence[str], device_type: str, thr
         # Ctrl-C reaches every rank and, again, from the launcher as it shuts them down: the
         # first one interrupts (rank 0 records the trial as interrupted), later ones wait
         signal.signal(signal.SIGINT, _interrupt_once)
+        _die_with_parent()
         for name in modules:
             if name not in sys.modules:
                 importlib.import_module(name)

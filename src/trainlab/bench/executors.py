@@ -103,12 +103,39 @@ def run_stored_trial(
     """Run the trial ``trial_id`` of the store at ``store_path`` and return its outcome.
 
     ``owner`` is the claim token of the process that claimed the trial (and keeps its heartbeat);
-    without one, the trial is claimed here."""
+    without one, the trial is claimed here. A row with ``nproc > 1`` runs data-parallel on that
+    many local processes (:mod:`trainlab.bench.distributed`), rank 0 writing the store."""
+    from trainlab.bench.store import Store
+
+    with Store(store_path, create=False, owner=owner, heartbeat=False) as store:
+        nproc = int(store.trial(trial_id).get("nproc") or 1)
+    if nproc > 1:
+        import torch
+
+        from trainlab.bench.distributed import launch
+
+        job = (store_path, trial_id, full_curve, device, owner)
+        return launch(_stored_rank, nproc, job, device_type=torch.device(device).type,
+                      threads=max(1, torch.get_num_threads() // nproc))  # fmt: skip
+    return _run_row(None, store_path, trial_id, full_curve, device, on_progress, owner)
+
+
+def _stored_rank(group: Any, job: tuple) -> dict[str, Any]:
+    """One rank of a stored data-parallel trial: rank 0 runs it against the store, the others
+    follow (they never open the store)."""
+    store_path, trial_id, full_curve, device, owner = job
+    return _run_row(group, store_path, trial_id, full_curve, str(group.device), None, owner)
+
+
+def _run_row(group: Any, store_path: str, trial_id: int, full_curve: bool, device: str,
+             on_progress: Any, owner: str | None) -> dict[str, Any]:  # fmt: skip
     from trainlab.bench.runner import run_trial
     from trainlab.bench.store import Store, spec_of_row
     from trainlab.registry import get_algorithm
 
-    with Store(store_path, create=False, owner=owner, heartbeat=owner is None) as store:
+    leader = group is None or group.rank == 0
+    with Store(store_path, create=False, owner=owner, heartbeat=owner is None,
+               readonly=not leader) as store:  # fmt: skip
         row = store.trial(trial_id)
         workload = _build_workload(row["workload"], row["variant"], device)
         # the row is the source of truth: the spec planned with the trial is the spec it runs
@@ -120,9 +147,10 @@ def run_stored_trial(
             int(row["seed"]),
             spec=spec,
             full_curve=full_curve,
-            store=store,
-            trial_id=trial_id,
+            store=store if leader else None,
+            trial_id=trial_id if leader else None,
             on_progress=on_progress,
+            group=group,
         )
     return {
         "trial_id": trial_id,

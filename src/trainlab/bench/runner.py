@@ -237,6 +237,7 @@ def run_trial(
                 target_metric=spec.target.metric,
                 target_value=spec.target.value,
                 higher_is_better=int(spec.target.higher_is_better),
+                nproc=1 if group is None else group.world_size,
             )
         store.start_trial(trial_id)
     result.trial_id = trial_id

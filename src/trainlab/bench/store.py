@@ -71,6 +71,20 @@ def new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def _alive(owner: str) -> bool:
+    """Whether the process of an owner token (``host:pid:random``) on this host still runs."""
+    try:
+        pid = int(owner.split(":")[1])
+        os.kill(pid, 0)
+    except (IndexError, ValueError):
+        return True  # not a token this trainlab wrote: leave it to the heartbeat
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def spec_of_row(row: dict[str, Any]) -> WorkloadSpec | None:
     """The spec a trial row was planned with (``None`` for a row from before specs were
     stored: the worker then uses the workload's class spec with the row's target)."""
@@ -333,6 +347,27 @@ class Store:
                 update(T).where(T.c.owner == self.owner, T.c.status == "running")
                 .values(status="interrupted", owner=None, heartbeat=None)
             ).rowcount  # fmt: skip
+
+    def reap_dead_owners(self) -> int:
+        """Give back, as ``interrupted``, the running trials of processes on this host that no
+        longer exist (a SIGKILLed benchmark), so a resume need not wait ``stale_after`` for
+        their heartbeat to go stale. Returns how many. (A reused pid looks alive: the heartbeat
+        timeout still covers that case, and other hosts.)"""
+        host = socket.gethostname()
+        query = select(T.c.owner).distinct().where(T.c.status == "running",
+                                                    T.c.owner.like(f"{host}:%"))  # fmt: skip
+        dead = [owner for (owner,) in self._read_all(query) if not _alive(owner)]
+        if not dead:
+            return 0
+        with self._tx() as conn:
+            return conn.execute(
+                update(T).where(T.c.owner.in_(dead), T.c.status == "running")
+                .values(status="interrupted", owner=None, heartbeat=None)
+            ).rowcount  # fmt: skip
+
+    def _read_all(self, query: Any) -> list[tuple]:
+        with self._read() as conn:
+            return [tuple(r) for r in conn.execute(query)]
 
     def _start_heartbeat(self) -> None:
         if not self._beat or self._beating is not None:

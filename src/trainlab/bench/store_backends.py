@@ -40,7 +40,6 @@ from typing import Any
 from trainlab.bench import store_schema as schema
 from trainlab.errors import StoreError
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
 #: seconds a SQLite writer waits for another one before giving up
 BUSY_TIMEOUT = 60.0
 
@@ -98,13 +97,16 @@ def store_error(location: Location, exc: BaseException) -> StoreError:
 
 
 def _sqlite_identity(path: Path) -> tuple[int, int, set[str]]:
-    """``(application_id, user_version, table names)`` read without writing a byte."""
-    with open(path, "rb") as f:
-        head = f.read(len(SQLITE_MAGIC))
-    if head != SQLITE_MAGIC:
-        what = "an empty file" if not head else "not a SQLite file"
-        raise StoreError(f"{path} is not a trainlab results store ({what}); it was left unchanged")
-    conn = _sqlite_connect(path, readonly=True)
+    """``(application_id, user_version, table names)`` read without writing a byte.
+
+    Only SQLite opens the file: closing any other descriptor of it (a plain ``open``) would
+    drop every POSIX lock this process holds on the store through its SQLite connections, and
+    another process could then checkpoint and delete the write-ahead log under them (SQLite's
+    "how to corrupt" note, section 2.2)."""
+    if path.stat().st_size == 0:
+        raise StoreError(f"{path} is not a trainlab results store (an empty file); it was left "
+                         "unchanged")  # fmt: skip
+    conn = _sqlite_connect(path, readonly=True, immutable_ok=False)
     try:
         app = conn.execute("PRAGMA application_id").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -114,7 +116,10 @@ def _sqlite_identity(path: Path) -> tuple[int, int, set[str]]:
     return int(app), int(version), tables
 
 
-def _sqlite_connect(path: Path, readonly: bool) -> sqlite3.Connection:
+def _sqlite_connect(path: Path, readonly: bool, immutable_ok: bool = True) -> sqlite3.Connection:
+    """A connection with foreign keys on. ``immutable_ok=False`` keeps a read-only connection
+    locking like any other (an immutable one takes no locks, and closing its file can drop the
+    POSIX locks this process holds on the store through other connections)."""
     uri = Path(path).resolve().as_uri()
     if readonly:
         # with no write-ahead log beside it the file holds the whole store and no writer is at
@@ -122,7 +127,7 @@ def _sqlite_connect(path: Path, readonly: bool) -> sqlite3.Connection:
         # of a WAL database creates them); otherwise read the log too, where that is possible
         writable = os.access(path, os.W_OK) and os.access(Path(path).parent or ".", os.W_OK)
         live = Path(f"{path}-wal").exists()
-        uri += "?mode=ro" if writable and live else "?immutable=1"
+        uri += "?mode=ro" if writable and (live or not immutable_ok) else "?immutable=1"
     else:
         uri += "?mode=rw"
     conn = sqlite3.connect(
@@ -138,6 +143,9 @@ def check_sqlite(path: Path, version_wanted: int = schema.SCHEMA_VERSION) -> int
     try:
         app, version, tables = _sqlite_identity(path)
     except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            raise StoreError(f"{path} is not a trainlab results store (not a SQLite file); it "
+                             "was left unchanged") from None  # fmt: skip
         raise store_error(Location("sqlite", str(path)), exc) from None
     if app == 0 and version == 0 and schema.LEGACY_TABLES <= tables:
         version = 1

@@ -15,7 +15,8 @@ table with the same two facts. A file or database without them is not opened for
 version is refused until ``trainlab migrate`` upgrades it (explicitly, after a backup); a store of
 a newer version is refused. Version 1 is the schema of trainlab before stores were versioned
 (recognised by its three tables and no application id); version 2 adds the trial claims
-(``owner``, ``heartbeat``) and makes the version explicit.
+(``owner``, ``heartbeat``) and the data-parallel process count (``nproc``), and makes the
+version explicit.
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ trials = Table(
     # the claim (version 2): which process holds a running trial, and when it last said so
     Column("owner", Text),
     Column("heartbeat", Float),
+    # data-parallel processes of the trial (version 2; 1 or NULL: one process)
+    Column("nproc", Integer),
 )
 Index("trials_by_benchmark", trials.c.benchmark_id, trials.c.status)
 
@@ -130,7 +133,7 @@ LEGACY_OPTIONAL_COLUMNS = {
     "evaluations": ("train_loss", "lr"),
 }  # fmt: skip
 #: columns version 2 adds to version 1
-VERSION_2_COLUMNS = {"trials": ("owner", "heartbeat")}
+VERSION_2_COLUMNS = {"trials": ("owner", "heartbeat", "nproc")}
 
 
 def column_ddl(table: Table, name: str, dialect) -> str:

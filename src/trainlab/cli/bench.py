@@ -20,7 +20,7 @@ HELP = "run a benchmark: algorithms x workloads under a ruleset"
 PLAN_DEFAULTS: dict[str, Any] = {
     "workloads": None, "algorithms": None, "ruleset": "external", "trials": 5, "studies": 3,
     "seed": 0, "variants": False, "eval_every_steps": None, "max_steps": None,
-    "max_runtime": None, "budget_scale": 1.0, "targets": "tuned",
+    "max_runtime": None, "budget_scale": 1.0, "targets": "tuned", "nproc": 1,
 }  # fmt: skip
 
 
@@ -72,6 +72,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: the latest)")  # fmt: skip
     p.add_argument("--benchmark", type=argtypes.trial_id, default=None, metavar="ID",
                    help="the benchmark to resume (implies --resume)")  # fmt: skip
+    p.add_argument("--nproc", type=argtypes.nproc, default=None, metavar="N",
+                   help="data-parallel processes per trial (torch.distributed; default 1); "
+                   "--jobs x N must not exceed the cores on the CPU")  # fmt: skip
     p.add_argument("--plan-only", action="store_true",
                    help="write the plan and stop: `trainlab worker` processes run it")  # fmt: skip
     common.add_stale_after(p)
@@ -98,7 +101,7 @@ def config(args: argparse.Namespace):
         ruleset=o["ruleset"], n_trials=o["trials"], n_studies=o["studies"], seed=o["seed"],
         eval_every_steps=o["eval_every_steps"], max_steps=o["max_steps"],
         max_runtime=o["max_runtime"], budget_scale=o["budget_scale"], variants=o["variants"],
-        targets=o["targets"],
+        targets=o["targets"], nproc=o["nproc"],
     )  # fmt: skip
 
 
