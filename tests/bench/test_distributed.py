@@ -146,3 +146,36 @@ def test_cli_run_nproc_stores_one_trial_with_its_evaluations_once(tmp_path, caps
         evals = store.evaluations(trial["id"])
     assert (trial["status"], trial["steps"], trial["n_evals"]) == ("reached", 20, 4)
     assert [e.step for e in evals] == [5, 10, 15, 20]
+
+
+@pytest.mark.slow
+def test_bench_nproc_trials_follow_the_one_process_benchmark(tmp_path, capsys):
+    """`bench --nproc 2` runs every planned trial on two ranks (recorded as nproc 2) and, in
+    step mode, gives the one-process benchmark's evaluations up to float32 rounding."""
+    plan = ["bench", "-w", "mnist1d_mlp", "-a", "nadamw", "--trials", "2", "--studies", "1",
+            "--eval-every-steps", "20", "--max-steps", "40", "--targets", "class", "--jobs",
+            "1", "--quiet"]  # fmt: skip
+    assert main([*plan, "--nproc", "2", "--store", str(tmp_path / "two.db")]) == 0
+    assert main([*plan, "--store", str(tmp_path / "one.db")]) == 0
+    capsys.readouterr()
+    with Store(tmp_path / "two.db", readonly=True) as two, \
+            Store(tmp_path / "one.db", readonly=True) as one:  # fmt: skip
+        assert two.benchmark()["key"] != one.benchmark()["key"]  # nproc is in the fingerprint
+        pairs = list(zip(two.trials(), one.trials(), strict=True))
+        assert len(pairs) == 2
+        for a, b in pairs:
+            assert (a["nproc"], b["nproc"], a["status"]) == (2, 1, b["status"])
+            ea, eb = two.evaluations(a["id"]), one.evaluations(b["id"])
+            assert [e.step for e in ea] == [e.step for e in eb] == [20, 40]
+            for x, y in zip(ea, eb, strict=True):
+                assert x.metrics == pytest.approx(y.metrics, abs=1e-5)
+
+
+def test_bench_nproc_is_checked_before_anything_is_written(tmp_path, capsys):
+    from trainlab.bench.executors import available_cores
+
+    store, cores = tmp_path / "s.db", available_cores()
+    code = main(["bench", "-w", "mnist1d_mlp", "-a", "nadamw", "--nproc", "2", "--jobs",
+                 str(cores), "--store", str(store)])  # fmt: skip
+    assert code == 2 and f"need {2 * cores} cores" in capsys.readouterr().err
+    assert not store.exists()

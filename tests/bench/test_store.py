@@ -85,6 +85,25 @@ def test_claims_are_exclusive_fenced_and_taken_over_when_stale(location):
         assert b.trial(second)["status"] == "running"
 
 
+def test_the_trials_of_a_dead_local_process_are_given_back_at_once(location):
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = f"{socket.gethostname()}:{int(gone.stdout)}:feed"
+    with Store(location, owner=dead, heartbeat=False) as killed:  # its process is gone now
+        bid, _ = killed.plan_benchmark("k", {}, [_row(0), _row(1)], _slot)
+        held = killed.claim_next(bid)
+    with Store(location) as live:
+        mine = live.claim_next(bid)  # a live owner on this host: not reaped
+        assert live.reap_dead_owners() == 1
+        assert live.trial(held)["status"] == "interrupted"
+        assert live.trial(mine)["status"] == "running"
+        assert live.claim_next(bid) == held  # no wait for the heartbeat to go stale
+
+
 def test_two_processes_planning_at_once_get_one_benchmark(location):
     rows = [_row(k) for k in range(20)]
     results, errors = [], []

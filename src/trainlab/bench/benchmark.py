@@ -289,6 +289,12 @@ def prepare(store: Store, plan: Plan) -> tuple[int, bool]:
     return store.plan_benchmark(plan.key, plan.stored_config, plan.rows, _slot)
 
 
+def _check_cores(config: BenchmarkConfig, jobs: int, cores: int) -> None:
+    if config.nproc > 1 and config.device == "cpu" and jobs * config.nproc > cores:
+        raise TrainlabError(f"--jobs {jobs} x --nproc {config.nproc} processes need "
+                            f"{jobs * config.nproc} cores; this machine has {cores}")
+
+
 #: seconds between looks at trials other processes hold, once nothing is left to claim
 WAIT_POLL = 1.0
 
@@ -416,6 +422,8 @@ def run_benchmark(
     if threads is not None and threads < 1:
         raise TrainlabError(f"--threads must be >= 1, got {threads}")
     plan = None if config is None else make_plan(config)  # inputs checked before any write
+    if config is not None:
+        _check_cores(config, jobs, cores)
     store = Store(store_path, create=config is not None, stale_after=stale_after)
     try:
         if config is None:
@@ -431,9 +439,7 @@ def run_benchmark(
         else:
             notes = plan.notes
             key = plan.key
-        if config.nproc > 1 and config.device == "cpu" and jobs * config.nproc > cores:
-            raise TrainlabError(f"--jobs {jobs} x --nproc {config.nproc} processes need "
-                                f"{jobs * config.nproc} cores; this machine has {cores}")
+        _check_cores(config, jobs, cores)
         # the executor exists (ray importable, say) before the plan is written
         ex = None if plan_only else make_executor(
             executor,
