@@ -182,7 +182,7 @@ def test_step_mode_trial_every_argument_and_field():
             workload="scripted", variant="", algorithm="scripted", hyperparameters=hp, seed=3,
             mode="steps", eval_every_steps=4, max_runtime=10.0, max_steps=20, eval_period=1.0,
             step_hint=100, target_source="class", target_metric="accuracy", target_value=0.9,
-            higher_is_better=1,
+            higher_is_better=1, nproc=1,
         )
     ]  # fmt: skip
     assert store.started == [7] and store.evals == [(7, e) for e in record]

@@ -106,7 +106,7 @@ def _sqlite_identity(path: Path) -> tuple[int, int, set[str]]:
     if path.stat().st_size == 0:
         raise StoreError(f"{path} is not a trainlab results store (an empty file); it was left "
                          "unchanged")  # fmt: skip
-    conn = _sqlite_connect(path, readonly=True, immutable_ok=False)
+    conn = _sqlite_connect(path, readonly=True)
     try:
         app = conn.execute("PRAGMA application_id").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -116,10 +116,11 @@ def _sqlite_identity(path: Path) -> tuple[int, int, set[str]]:
     return int(app), int(version), tables
 
 
-def _sqlite_connect(path: Path, readonly: bool, immutable_ok: bool = True) -> sqlite3.Connection:
-    """A connection with foreign keys on. ``immutable_ok=False`` keeps a read-only connection
-    locking like any other (an immutable one takes no locks, and closing its file can drop the
-    POSIX locks this process holds on the store through other connections)."""
+def _sqlite_connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    """A connection with foreign keys on. A read-only one is ``immutable`` only when no
+    write-ahead log lies beside the file: then no connection of this process is open on it
+    (an immutable connection takes no locks, and closing its file would drop the POSIX locks
+    this process holds through other connections), and nothing is created beside it."""
     uri = Path(path).resolve().as_uri()
     if readonly:
         # with no write-ahead log beside it the file holds the whole store and no writer is at
@@ -127,7 +128,7 @@ def _sqlite_connect(path: Path, readonly: bool, immutable_ok: bool = True) -> sq
         # of a WAL database creates them); otherwise read the log too, where that is possible
         writable = os.access(path, os.W_OK) and os.access(Path(path).parent or ".", os.W_OK)
         live = Path(f"{path}-wal").exists()
-        uri += "?mode=ro" if writable and (live or not immutable_ok) else "?immutable=1"
+        uri += "?mode=ro" if writable and live else "?immutable=1"
     else:
         uri += "?mode=rw"
     conn = sqlite3.connect(
