@@ -111,6 +111,23 @@ def test_a_damaged_store_is_one_line_for_every_command(tmp_path, cli, make_store
     assert store.read_bytes() == before
 
 
+def test_a_damaged_index_is_found_before_anything_reads_or_writes(tmp_path, cli, make_store):
+    store = tmp_path / "s.db"
+    make_store(store)
+    conn = sqlite3.connect(store)
+    (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = "
+                           "'trials_by_benchmark'").fetchone()  # fmt: skip
+    size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    data = bytearray(store.read_bytes())
+    data[(root - 1) * size + 8:root * size] = b"\x07" * (size - 8)  # the index page only
+    store.write_bytes(bytes(data))
+    before = store.read_bytes()
+    for args in commands(store, tmp_path / "report") + [["migrate", "--store", str(store)]]:
+        assert_one_line_error(cli(*args), "damaged"), args
+    assert store.read_bytes() == before
+
+
 def test_a_full_store_stops_the_run_without_blaming_the_algorithm(tmp_path, cli, monkeypatch):
     store = tmp_path / "s.db"
     Store(store).close()

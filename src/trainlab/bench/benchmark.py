@@ -416,13 +416,16 @@ def run_benchmark(
 
     start = time.perf_counter()
     cores = available_cores()
+    default_jobs = jobs is None
     jobs = jobs if jobs is not None else cores
     if jobs < 1:
         raise TrainlabError(f"--jobs must be >= 1, got {jobs}")
     if threads is not None and threads < 1:
         raise TrainlabError(f"--threads must be >= 1, got {threads}")
     plan = None if config is None else make_plan(config)  # inputs checked before any write
-    if config is not None:
+    if config is not None and default_jobs:  # one data-parallel trial per nproc cores
+        jobs = max(1, cores // config.nproc)
+    if config is not None and not plan_only:
         _check_cores(config, jobs, cores)
     store = Store(store_path, create=config is not None, stale_after=stale_after)
     try:
@@ -435,11 +438,14 @@ def run_benchmark(
                     f"benchmark {benchmark_id} has no stored options to resume from"
                 )
             config = BenchmarkConfig.from_options(options)
+            if default_jobs:
+                jobs = max(1, cores // config.nproc)
             notes: list[str] = []
         else:
             notes = plan.notes
             key = plan.key
-        _check_cores(config, jobs, cores)
+        if not plan_only:
+            _check_cores(config, jobs, cores)
         # the executor exists (ray importable, say) before the plan is written
         ex = None if plan_only else make_executor(
             executor,

@@ -33,7 +33,8 @@ from typing import Any
 from trainlab.spec import FINISHED, EvalRecord, TrainlabError
 
 #: budget fields of a trial row exported as parameters, where set
-BUDGET_FIELDS = ("max_runtime", "eval_period", "step_hint", "max_steps", "eval_every_steps")
+BUDGET_FIELDS = ("max_runtime", "eval_period", "step_hint", "max_steps", "eval_every_steps",
+                 "nproc")
 #: trial-row figures exported once, as final metrics, where set and finite
 FINAL_FIGURES = ("time_to_target", "steps_to_target", "cpu_time_to_target",
                  "ref_steps_to_target", "flops_to_target", "best_metric")  # fmt: skip

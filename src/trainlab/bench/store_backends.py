@@ -111,6 +111,11 @@ def _sqlite_identity(path: Path) -> tuple[int, int, set[str]]:
         app = conn.execute("PRAGMA application_id").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if app == schema.APPLICATION_ID or schema.LEGACY_TABLES <= tables:
+            # ours: damage anywhere (an index page, say) stops every command here
+            if conn.execute("PRAGMA quick_check(1)").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("database disk image is malformed (SQLite's "
+                                            "quick_check failed)")  # fmt: skip
     finally:
         conn.close()
     return int(app), int(version), tables
@@ -185,7 +190,7 @@ def _create_sqlite(path: Path) -> None:
     """Build a new store beside ``path`` and link it into place (no-op if ``path`` appears)."""
     from sqlalchemy import create_engine
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(exist_ok=True)  # one level (trainlab-runs/); a mistyped path fails
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.new")
     try:
         conn = sqlite3.connect(tmp)
@@ -284,6 +289,9 @@ def open_engine(location: Location, *, readonly: bool = False, create: bool = Tr
             raise StoreError(f"cannot create the results store {path}: "
                              f"{getattr(exc, 'strerror', None) or exc}") from None  # fmt: skip
     check_sqlite(path)
+    if not readonly and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        raise StoreError(f"the results store {path} is read-only (its file or folder cannot be "
+                         "written); read commands (show, score, report) still work")  # fmt: skip
     return _sqlite_engine(path, readonly)
 
 

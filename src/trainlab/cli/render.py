@@ -149,8 +149,9 @@ def print_trial(con: Console, trial: dict[str, Any], evals: list) -> None:
     """One trial: its settings, hyperparameters and evaluation curve."""
     workload = trial["workload"] + (f":{trial['variant']}" if trial["variant"] else "")
     metric = trial.get("target_metric") or ""
+    ranks = f", {trial['nproc']} processes" if (trial.get("nproc") or 1) > 1 else ""
     plain(con, f"trial {trial['id']}: {workload} / {trial['algorithm']}, seed {trial['seed']}, "
-               f"{trial['mode']} mode, status {trial['status']}")  # fmt: skip
+               f"{trial['mode']} mode{ranks}, status {trial['status']}")  # fmt: skip
     if trial.get("target_value") is not None:
         sign = ">=" if trial.get("higher_is_better") else "<="
         source = trial.get("target_source") or "class"
@@ -218,9 +219,13 @@ class BenchmarkDisplay:
             "[bold]trials", total=len(rows), completed=done, info=""
         )
         self.progress.start()
+        self.started = True
 
     def stop(self, keep: bool = True) -> None:
-        """Stop drawing; ``keep=False`` (Ctrl-C) leaves nothing behind."""
+        """Stop drawing; ``keep=False`` (Ctrl-C) leaves nothing behind; never started (an error
+        before the first trial), it prints nothing."""
+        if not getattr(self, "started", False):
+            return
         if not keep:
             self.progress.live.transient = True
             self.progress.console.quiet = True
