@@ -160,8 +160,8 @@ def store_path(text: str) -> Path | str:
     file path that is not a directory and, if it exists, is a SQLite file."""
     if "://" in text:
         if not text.startswith(STORE_URL_SCHEMES):
-            raise BadValue(f"unknown store URL {text.split('://')[0]!r}://; use a file path or "
-                           "postgresql://USER@HOST:PORT/DB")  # fmt: skip
+            raise BadValue(f"unknown store URL scheme {text.split('://')[0]}://; use a file "
+                           "path or postgresql://USER@HOST:PORT/DB")  # fmt: skip
         return text
     path = Path(text)
     if not text.strip():

@@ -56,5 +56,6 @@ def run(args: argparse.Namespace) -> int:
         common.print_json({"store": str(args.store), "ran": ran})
     else:
         total = sum(ran.values())
-        print(f"worker: ran {total} trials of {len(todo)} benchmarks; none left to claim")
+        print(f"worker: ran {total} trial{'s' * (total != 1)} of {len(todo)} "
+              f"benchmark{'s' * (len(todo) != 1)}; none left to claim")
     return 0
