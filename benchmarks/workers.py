@@ -8,8 +8,8 @@ torch thread (two intra-op threads per trial on a shared 2-core VM are erratic; 
 finish) and end to end (process start-up included), and their ratios. Goal on 2 cores: two
 workers >= 1.8x the throughput of one.
 
-    python benchmarks/workers.py [--store-dir DIR | --postgres URL1,URL2] [--trials 10]
-                                 [--max-steps 200] [--workload mnist1d_mlp]
+    python benchmarks/workers.py [--store-dir DIR | --postgres URL1,URL2] [--trials 6]
+                                 [--max-steps 600] [--workload mnist1d_mlp]
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ def measure(store: str, plan: list[str], workers: int) -> dict[str, float]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workload", default="mnist1d_mlp")
-    p.add_argument("--trials", type=int, default=10, help="Halton points (x 2 algorithms)")
-    p.add_argument("--max-steps", type=int, default=200)
+    p.add_argument("--trials", type=int, default=6, help="Halton points (x 2 algorithms)")
+    p.add_argument("--max-steps", type=int, default=600)
     p.add_argument("--store-dir", default=None, help="where the two SQLite stores go")
     p.add_argument("--postgres", default=None, help="two empty PostgreSQL URLs, comma-separated")
     a = p.parse_args()
