@@ -338,28 +338,39 @@ class LocalExecutor:
         pool = self._pool()
         in_flight: dict[Future, int] = {}
 
-        def submit(trial_id: int) -> None:
+        def submit(trial_id: int, back: deque) -> bool:
+            """Hand a trial to the pool; a pool that broke since the last look (a worker died
+            just now) refuses it, and the trial goes back to ``back`` (it never started)."""
             args = (self.store_path, trial_id, self.full_curve, self.device, None, self.owner)
-            in_flight[pool.submit(self.worker, *args)] = trial_id
+            try:
+                in_flight[pool.submit(self.worker, *args)] = trial_id
+            except BrokenProcessPool:
+                back.appendleft(trial_id)
+                return False
+            return True
 
         try:
             while True:
+                refused = False
                 if isolate:
                     if not in_flight:
-                        submit(isolate.popleft())
+                        refused = not submit(isolate.popleft(), isolate)
                 else:
-                    while len(in_flight) < self.jobs:
+                    while len(in_flight) < self.jobs and not refused:
                         if queue:
-                            submit(queue.popleft())
+                            refused = not submit(queue.popleft(), queue)
                         elif claiming and (trial_id := claim()) is not None:
-                            submit(trial_id)
+                            refused = not submit(trial_id, queue)
                         else:
                             claiming = False
                             break
                 if not in_flight and not queue and not isolate:
                     return
-                done, _ = wait(list(in_flight), timeout=TICK_SECONDS, return_when=FIRST_COMPLETED)
-                broken = False
+                done: set = set()
+                if in_flight:
+                    done, _ = wait(list(in_flight), timeout=None if refused else TICK_SECONDS,
+                                   return_when=FIRST_COMPLETED)  # fmt: skip
+                broken = refused
                 for future in done:
                     try:
                         outcome = future.result()
