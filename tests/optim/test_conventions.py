@@ -8,8 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainlab.optim import LAMB, SGDW, Adan, DAdaptAdam, DoG, Lion, NAdamW, Prodigy
-from trainlab.optim import Shampoo
+from trainlab.optim import LAMB, SGDW, Adan, DAdaptAdam, DoG, Lion, NAdamW, Prodigy, Shampoo
 
 # name -> constructor with settings that exercise every term (weight decay, momentum, ...)
 MAKERS = {
@@ -25,8 +24,14 @@ MAKERS = {
     "DAdaptAdam": lambda p, **kw: DAdaptAdam(p, d0=1e-3, weight_decay=0.1, **kw),
     # preconditioned from step 2, roots every 2 steps, the (3, 4) weight in blocks
     "Shampoo": lambda p, **kw: Shampoo(
-        p, lr=0.01, weight_decay=0.1, nesterov=True, precondition_frequency=2,
-        start_preconditioning_step=2, max_preconditioner_dim=3, **kw,
+        p,
+        lr=0.01,
+        weight_decay=0.1,
+        nesterov=True,
+        precondition_frequency=2,
+        start_preconditioning_step=2,
+        max_preconditioner_dim=3,
+        **kw,
     ),  # fmt: skip
 }
 NAMES = list(MAKERS)

@@ -39,8 +39,9 @@ def _matrix_by_hand(w, grads, *, lr, b1, b2, eps, graft_eps, wd, start, freq, ne
     R = EMA of G^T G, direction L^-1/4 N R^-1/4 rescaled to the Adam direction's norm."""
     w = w.clone()
     m, v = torch.zeros_like(w), torch.zeros_like(w)
-    left, right = torch.zeros(w.shape[0], w.shape[0], dtype=F64), torch.zeros(
-        w.shape[1], w.shape[1], dtype=F64
+    left, right = (
+        torch.zeros(w.shape[0], w.shape[0], dtype=F64),
+        torch.zeros(w.shape[1], w.shape[1], dtype=F64),
     )
     ql = qr = None
     for t, g in enumerate(grads, start=1):
@@ -70,8 +71,14 @@ def test_a_2x3_weight_follows_the_equations(nesterov, start, freq):
     hp = dict(lr=0.1, b1=0.9, b2=0.95, eps=1e-6, graft_eps=1e-8, wd=0.1)
     got, opt = _run(
         lambda ps: Shampoo(
-            ps, lr=0.1, betas=(0.9, 0.95), epsilon=1e-6, weight_decay=0.1, nesterov=nesterov,
-            precondition_frequency=freq, start_preconditioning_step=start,
+            ps,
+            lr=0.1,
+            betas=(0.9, 0.95),
+            epsilon=1e-6,
+            weight_decay=0.1,
+            nesterov=nesterov,
+            precondition_frequency=freq,
+            start_preconditioning_step=start,
         ),  # fmt: skip
         w0,
         grads,
@@ -92,9 +99,7 @@ def test_the_first_step_is_the_normalised_gradient_scaled_to_adams_norm():
     g = torch.outer(torch.tensor([1.0, -2.0], dtype=F64), torch.tensor([0.5, 3.0, -1.0],
                                                                        dtype=F64))  # fmt: skip
     w0 = torch.zeros(2, 3, dtype=F64)
-    got, _ = _run(
-        lambda ps: Shampoo(ps, lr=0.01, precondition_frequency=1, graft_eps=0.0), w0, [g]
-    )
+    got, _ = _run(lambda ps: Shampoo(ps, lr=0.01, precondition_frequency=1, graft_eps=0.0), w0, [g])
     torch.testing.assert_close(got, -0.01 * math.sqrt(6) * g / torch.linalg.norm(g))
 
 
@@ -104,8 +109,13 @@ def test_an_order_3_tensor_uses_the_6th_root_of_each_unfolding():
     w0 = torch.zeros(shape, dtype=F64)
     got, _ = _run(
         lambda ps: Shampoo(
-            ps, lr=1.0, betas=(0.0, b2), epsilon=eps, precondition_frequency=2,
-            start_preconditioning_step=2, graft_eps=0.0,
+            ps,
+            lr=1.0,
+            betas=(0.0, b2),
+            epsilon=eps,
+            precondition_frequency=2,
+            start_preconditioning_step=2,
+            graft_eps=0.0,
         ),  # fmt: skip
         w0,
         grads,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -329,4 +330,3 @@ def _foreach_shampoo(params, grads, ms, vs, steps, states, group) -> None:
     if wd != 0:
         torch._foreach_mul_(params, 1 - lr * wd)
     torch._foreach_add_(params, directions, alpha=-lr)
-
