@@ -63,9 +63,10 @@ def _matrix_by_hand(w, grads, *, lr, b1, b2, eps, graft_eps, wd, start, freq, ne
     return w
 
 
+@pytest.mark.parametrize("foreach", [True, False])
 @pytest.mark.parametrize("nesterov", [False, True])
 @pytest.mark.parametrize(("start", "freq"), [(1, 1), (2, 2)])
-def test_a_2x3_weight_follows_the_equations(nesterov, start, freq):
+def test_a_2x3_weight_follows_the_equations(nesterov, start, freq, foreach):
     w0 = torch.tensor([[0.5, -1.0, 2.0], [1.5, 0.3, -0.7]], dtype=F64)
     grads = _grads((2, 3), 3)
     hp = dict(lr=0.1, b1=0.9, b2=0.95, eps=1e-6, graft_eps=1e-8, wd=0.1)
@@ -77,6 +78,7 @@ def test_a_2x3_weight_follows_the_equations(nesterov, start, freq):
             epsilon=1e-6,
             weight_decay=0.1,
             nesterov=nesterov,
+            foreach=foreach,
             precondition_frequency=freq,
             start_preconditioning_step=start,
         ),  # fmt: skip
@@ -206,6 +208,9 @@ def test_a_10x3_weight_with_max_dim_4_is_three_blocks_preconditioned_separately(
     # and not as the unblocked matrix does
     whole, _ = _run(lambda ps: make(ps, 1024), w0, grads)
     assert not torch.allclose(got, whole)
+    # the same along the second dimension (blocks that are not contiguous in memory)
+    got_t, _ = _run(lambda ps: make(ps, 4), w0.T.contiguous(), [g.T.contiguous() for g in grads])
+    torch.testing.assert_close(got_t, got.T, rtol=1e-12, atol=1e-14)
 
 
 def test_roots_are_recomputed_every_precondition_frequency_steps_from_the_start_step():

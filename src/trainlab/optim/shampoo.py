@@ -257,9 +257,13 @@ def _precondition(p, grad, first, direction, step, state, group) -> None:
     parts = zip(grad_blocks, blocks(first, max_dim), blocks(direction, max_dim), strict=True)
     for b, (g, n, d) in enumerate(parts):
         factors = _factors(state, b, g, order, count)
-        for i, factor in enumerate(factors):
-            others = [j for j in range(order) if j != i]
-            factor.mul_(b2).add_(torch.tensordot(g, g, dims=(others, others)), alpha=1 - b2)
+        if order == 2:  # the common case, in one kernel per factor
+            factors[0].addmm_(g, g.T, beta=b2, alpha=1 - b2)
+            factors[1].addmm_(g.T, g, beta=b2, alpha=1 - b2)
+        else:
+            for i, factor in enumerate(factors):
+                others = [j for j in range(order) if j != i]
+                factor.mul_(b2).add_(torch.tensordot(g, g, dims=(others, others)), alpha=1 - b2)
         if not preconditioning:
             continue
         roots = []
@@ -268,11 +272,15 @@ def _precondition(p, grad, first, direction, step, state, group) -> None:
             if recompute or key not in state:
                 state[key] = _inverse_root(factor / (1 - b2**step), root, eps)
             roots.append(state[key])
-        pre = n
-        for q in roots:  # contracting dim 0 each time cycles the dims back into their order
-            pre = torch.tensordot(pre, q, dims=([0], [0]))
-        scale = torch.linalg.vector_norm(d) / torch.linalg.vector_norm(pre)
-        d.copy_(pre.mul_(torch.where(scale.isfinite(), scale, 0.0)))
+        if order == 2:
+            pre = roots[0] @ n @ roots[1]
+        else:
+            pre = n
+            for q in roots:  # contracting dim 0 each time cycles the dims back into their order
+                pre = torch.tensordot(pre, q, dims=([0], [0]))
+        # the graft: ||A|| / ||P||, and 0 where P = 0 (no host synchronisation to test it)
+        scale = torch.linalg.vector_norm(d).div_(torch.linalg.vector_norm(pre))
+        torch.mul(pre, scale.nan_to_num_(nan=0.0, posinf=0.0), out=d)
 
 
 def _factors(state: dict, b: int, g: Tensor, order: int, count: int) -> list[Tensor]:
