@@ -26,7 +26,18 @@ from collections.abc import Callable
 
 import torch
 
-from trainlab.optim import LAMB, SGDW, Adan, DAdaptAdam, DoG, Lion, NAdamW, Prodigy, param_groups
+from trainlab.optim import (
+    LAMB,
+    SGDW,
+    Adan,
+    DAdaptAdam,
+    DoG,
+    Lion,
+    NAdamW,
+    Prodigy,
+    Shampoo,
+    param_groups,
+)
 from trainlab.registry import get_workload
 
 # name -> (constructor on the two parameter groups, extra work compared with AdamW)
@@ -63,6 +74,15 @@ OPTIMIZERS: dict[str, tuple[Callable[[list[dict]], torch.optim.Optimizer], str]]
     "DAdaptAdam": (
         lambda g: DAdaptAdam(g, weight_decay=0.01),
         "more: 3 buffers (m, v, s), <g, s / denom>, ||s||_1",
+    ),
+    "Shampoo (F=20)": (
+        lambda g: Shampoo(g, lr=1e-3, weight_decay=0.01, precondition_frequency=20),
+        "much more: per matrix and dim a factor update and a preconditioning product; "
+        "an eigh per factor every 20 steps",
+    ),
+    "Shampoo (F=100)": (
+        lambda g: Shampoo(g, lr=1e-3, weight_decay=0.01, precondition_frequency=100),
+        "as above, an eigh per factor every 100 steps",
     ),
 }
 REFERENCE = "AdamW (torch, foreach)"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainlab.optim import LAMB, SGDW, Adan, DAdaptAdam, DoG, Lion, NAdamW, Prodigy
+from trainlab.optim import LAMB, SGDW, Adan, DAdaptAdam, DoG, Lion, NAdamW, Prodigy, Shampoo
 
 # name -> constructor with settings that exercise every term (weight decay, momentum, ...)
 MAKERS = {
@@ -22,6 +22,17 @@ MAKERS = {
         p, d0=1e-3, weight_decay=0.1, use_bias_correction=True, **kw
     ),
     "DAdaptAdam": lambda p, **kw: DAdaptAdam(p, d0=1e-3, weight_decay=0.1, **kw),
+    # preconditioned from step 2, roots every 2 steps, the (3, 4) weight in blocks
+    "Shampoo": lambda p, **kw: Shampoo(
+        p,
+        lr=0.01,
+        weight_decay=0.1,
+        nesterov=True,
+        precondition_frequency=2,
+        start_preconditioning_step=2,
+        max_preconditioner_dim=3,
+        **kw,
+    ),  # fmt: skip
 }
 NAMES = list(MAKERS)
 SHAPES = [(3, 4), (4,), (2, 2, 2)]
@@ -183,8 +194,17 @@ BAD = [
     ("DAdaptAdam", {"d0": -1e-6}, "d0"),
     ("DAdaptAdam", {"growth_rate": 0.9}, "growth_rate"),
     ("DAdaptAdam", {"eps": -1.0}, "eps"),
+    ("Shampoo", {"betas": (0.9, 1.0)}, r"betas\[1\]"),
+    ("Shampoo", {"epsilon": 0.0}, "epsilon"),
+    ("Shampoo", {"graft_eps": -1e-8}, "graft_eps"),
+    ("Shampoo", {"weight_decay": -0.1}, "weight_decay"),
+    ("Shampoo", {"max_preconditioner_dim": 0}, "max_preconditioner_dim"),
+    ("Shampoo", {"precondition_frequency": 2.5}, "precondition_frequency"),
+    ("Shampoo", {"start_preconditioning_step": 0}, "start_preconditioning_step"),
+    ("Shampoo", {"inv_root_override": -1}, "inv_root_override"),
 ]
 CLASSES = {c.__name__: c for c in (NAdamW, SGDW, Lion, Adan, LAMB, DoG, Prodigy, DAdaptAdam)}
+CLASSES["Shampoo"] = Shampoo
 
 
 @pytest.mark.parametrize(("name", "kwargs", "arg"), BAD)

@@ -1,11 +1,12 @@
-"""Optimizer parts for Lion, Adan, LAMB and the learning-rate-free DoG, Prodigy, D-Adaptation.
+"""Optimizer parts for Lion, Adan, LAMB, Shampoo and the learning-rate-free DoG, Prodigy,
+D-Adaptation.
 
 Each optimizer is an :class:`~trainlab.algorithms.recipe.OptimizerPart` (so ``lion+cosine``,
 ``adan+<any schedule>`` and so on resolve), and a named algorithm:
 
-- ``lion``, ``adan``, ``lamb``: externally tuned recipes with linear warmup + cosine decay, like
-  the baselines. Search spaces are workload-agnostic and log-scaled where the scale matters;
-  defaults follow the papers' recommendations, adjusted for CPU-sized workloads.
+- ``lion``, ``adan``, ``lamb``, ``shampoo``: externally tuned recipes with linear warmup + cosine
+  decay, like the baselines. Search spaces are workload-agnostic and log-scaled where the scale
+  matters; defaults follow the papers' recommendations, adjusted for CPU-sized workloads.
 - ``dog``, ``prodigy``, ``dadapt_adam``: **self-tuning** recipes (every hyperparameter fixed,
   empty search space), as learning-rate-free methods are studied in Kasimbeg et al., "How far
   away are truly hyperparameter-free learning algorithms?" (2024). Batch size 128, no label
@@ -32,7 +33,7 @@ from trainlab.algorithms.recipe import (
     add_optimizer,
 )
 from trainlab.algorithms.schedule_parts import CONSTANT
-from trainlab.optim import LAMB, Adan, DAdaptAdam, DoG, Lion, Prodigy
+from trainlab.optim import LAMB, Adan, DAdaptAdam, DoG, Lion, Prodigy, Shampoo
 from trainlab.registry import register_algorithm
 from trainlab.spec import Param, SearchSpace
 
@@ -70,6 +71,26 @@ LAMB_SPACE = SearchSpace(
         Param("beta1", 0.9, 0.8, 0.99),
         Param("one_minus_beta2", 1e-2, 1e-3, 1e-1, log=True, help="1 - beta2"),
         Param("weight_decay", 1e-2, 1e-5, 0.5, log=True),
+    )
+)
+
+SHAMPOO_SPACE = SearchSpace(
+    (
+        # grafted: every block moves by the norm of its Adam step, so AdamW's lr range applies
+        Param("learning_rate", 3e-3, 1e-4, 3e-2, log=True),
+        Param("beta1", 0.9, 0.8, 0.99),
+        # one beta2 for the factor statistics and the Adam grafting, as in Shi et al.'s
+        # AlgoPerf submission
+        Param("one_minus_beta2", 1e-2, 1e-3, 1e-1, log=True, help="1 - beta2"),
+        Param("weight_decay", 1e-2, 1e-5, 0.5, log=True),
+        Param("epsilon", 1e-12, 1e-14, 1e-6, log=True, help="added to the factors' eigenvalues"),
+        Param(
+            "precondition_frequency",
+            10,
+            kind="choice",
+            choices=(1, 10, 50, 100),
+            help="steps between inverse-root recomputations (and the first preconditioned step)",
+        ),
     )
 )
 
@@ -130,6 +151,17 @@ def _lamb(groups: list[dict], hp: dict[str, Any]) -> LAMB:
     )
 
 
+def _shampoo(groups: list[dict], hp: dict[str, Any]) -> Shampoo:
+    return Shampoo(
+        groups,
+        lr=hp["learning_rate"],
+        betas=adam_betas(hp),
+        epsilon=hp["epsilon"],
+        weight_decay=hp["weight_decay"],
+        precondition_frequency=int(hp["precondition_frequency"]),
+    )
+
+
 def _dog(groups: list[dict], hp: dict[str, Any]) -> DoG:
     return DoG(
         groups, lr=hp["learning_rate"], reps_rel=hp["reps_rel"], weight_decay=hp["weight_decay"]
@@ -160,6 +192,14 @@ def _dadapt_adam(groups: list[dict], hp: dict[str, Any]) -> DAdaptAdam:
 LION = add_optimizer(OptimizerPart("lion", LION_SPACE, _lion, "Lion (Chen et al., 2023)"))
 ADAN = add_optimizer(OptimizerPart("adan", ADAN_SPACE, _adan, "Adan (Xie et al., 2022)"))
 LAMB_PART = add_optimizer(OptimizerPart("lamb", LAMB_SPACE, _lamb, "LAMB (You et al., 2019)"))
+SHAMPOO = add_optimizer(
+    OptimizerPart(
+        "shampoo",
+        SHAMPOO_SPACE,
+        _shampoo,
+        "Shampoo with Adam grafting (Gupta et al., 2018; Shi et al., 2023)",
+    )
+)
 DOG = add_optimizer(
     OptimizerPart("dog", DOG_SPACE, _dog, "DoG, learning-rate-free SGD (Ivgi et al., 2023)")
 )
@@ -180,7 +220,7 @@ DADAPT_ADAM = add_optimizer(
     )
 )
 
-for _part in (LION, ADAN, LAMB_PART):
+for _part in (LION, ADAN, LAMB_PART, SHAMPOO):
     register_algorithm(
         _part.name,
         lambda part=_part: Recipe(part, SCHEDULES["cosine"], name=part.name),

@@ -10,6 +10,7 @@ from trainlab.optim.lion import Lion
 from trainlab.optim.nadamw import NAdamW
 from trainlab.optim.prodigy import Prodigy
 from trainlab.optim.sgdw import SGDW
+from trainlab.optim.shampoo import Shampoo
 
 __all__ = [
     "LAMB",
@@ -20,6 +21,7 @@ __all__ = [
     "Lion",
     "NAdamW",
     "Prodigy",
+    "Shampoo",
     "create_optimizer",
     "param_groups",
 ]

@@ -15,6 +15,7 @@ from trainlab.optim.lion import Lion
 from trainlab.optim.nadamw import NAdamW
 from trainlab.optim.prodigy import Prodigy
 from trainlab.optim.sgdw import SGDW
+from trainlab.optim.shampoo import Shampoo
 from trainlab.spec import TrainlabError
 
 # canonical name -> class; lookup ignores case, "-" and "_" ("dadapt_adam" == "DAdaptAdam")
@@ -29,6 +30,7 @@ _OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "dog": DoG,
     "prodigy": Prodigy,
     "dadapt_adam": DAdaptAdam,
+    "shampoo": Shampoo,
 }
 
 
