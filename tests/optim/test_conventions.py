@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainlab.optim import LAMB, SGDW, Adan, DAdaptAdam, DoG, Lion, NAdamW, Prodigy
+from trainlab.optim import LAMB, SGDW, Adan, DAdaptAdam, DoG, Lion, Muon, NAdamW, Prodigy
 
 # name -> constructor with settings that exercise every term (weight decay, momentum, ...)
 MAKERS = {
@@ -22,6 +22,8 @@ MAKERS = {
         p, d0=1e-3, weight_decay=0.1, use_bias_correction=True, **kw
     ),
     "DAdaptAdam": lambda p, **kw: DAdaptAdam(p, d0=1e-3, weight_decay=0.1, **kw),
+    # by shape: the matrices (3, 4) and (2, 2, 2) take Muon steps, the vector (4,) AdamW's
+    "Muon": lambda p, **kw: Muon(p, lr=0.01, weight_decay=0.1, **kw),
 }
 NAMES = list(MAKERS)
 SHAPES = [(3, 4), (4,), (2, 2, 2)]
@@ -183,8 +185,16 @@ BAD = [
     ("DAdaptAdam", {"d0": -1e-6}, "d0"),
     ("DAdaptAdam", {"growth_rate": 0.9}, "growth_rate"),
     ("DAdaptAdam", {"eps": -1.0}, "eps"),
+    ("Muon", {"momentum": 1.0}, "momentum"),
+    ("Muon", {"betas": (0.9, 1.0)}, r"betas\[1\]"),
+    ("Muon", {"weight_decay": -0.1}, "weight_decay"),
+    ("Muon", {"eps": -1.0}, "eps"),
+    ("Muon", {"ns_eps": 0.0}, "ns_eps"),
+    ("Muon", {"ns_steps": 0}, "ns_steps"),
 ]
-CLASSES = {c.__name__: c for c in (NAdamW, SGDW, Lion, Adan, LAMB, DoG, Prodigy, DAdaptAdam)}
+CLASSES = {
+    c.__name__: c for c in (NAdamW, SGDW, Lion, Adan, LAMB, DoG, Prodigy, DAdaptAdam, Muon)
+}
 
 
 @pytest.mark.parametrize(("name", "kwargs", "arg"), BAD)
