@@ -26,7 +26,18 @@ from collections.abc import Callable
 
 import torch
 
-from trainlab.optim import LAMB, SGDW, Adan, DAdaptAdam, DoG, Lion, NAdamW, Prodigy, param_groups
+from trainlab.optim import (
+    LAMB,
+    SGDW,
+    Adan,
+    DAdaptAdam,
+    DoG,
+    Lion,
+    Muon,
+    NAdamW,
+    Prodigy,
+    param_groups,
+)
 from trainlab.registry import get_workload
 
 # name -> (constructor on the two parameter groups, extra work compared with AdamW)
@@ -63,6 +74,10 @@ OPTIMIZERS: dict[str, tuple[Callable[[list[dict]], torch.optim.Optimizer], str]]
     "DAdaptAdam": (
         lambda g: DAdaptAdam(g, weight_decay=0.01),
         "more: 3 buffers (m, v, s), <g, s / denom>, ||s||_1",
+    ),
+    "Muon": (
+        lambda g: Muon(g, lr=0.02, weight_decay=0.01),
+        "more: 5 Newton-Schulz iterations (3 matmuls each) per matrix; AdamW for vectors",
     ),
 }
 REFERENCE = "AdamW (torch, foreach)"

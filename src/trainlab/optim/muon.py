@@ -189,7 +189,9 @@ class Muon(TrainlabOptimizer):
         super().add_param_group(param_group)
         group = self.param_groups[-1]
         if group["use_muon"] not in (True, False, None):
-            raise ValueError(f"Muon: use_muon must be True, False or None, got {group['use_muon']!r}")
+            raise ValueError(
+                f"Muon: use_muon must be True, False or None, got {group['use_muon']!r}"
+            )
         if group["use_muon"]:
             for p in group["params"]:
                 if _matrix_ndim(p) < 2:
