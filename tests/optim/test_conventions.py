@@ -192,9 +192,7 @@ BAD = [
     ("Muon", {"ns_eps": 0.0}, "ns_eps"),
     ("Muon", {"ns_steps": 0}, "ns_steps"),
 ]
-CLASSES = {
-    c.__name__: c for c in (NAdamW, SGDW, Lion, Adan, LAMB, DoG, Prodigy, DAdaptAdam, Muon)
-}
+CLASSES = {c.__name__: c for c in (NAdamW, SGDW, Lion, Adan, LAMB, DoG, Prodigy, DAdaptAdam, Muon)}
 
 
 @pytest.mark.parametrize(("name", "kwargs", "arg"), BAD)

@@ -270,7 +270,8 @@ def newton_schulz(
 ) -> Tensor:
     r"""The quintic Newton-Schulz approximation of :math:`U V^\top` for each matrix
     ``g[..., :, :]`` (``G = U \Sigma V^\top``), computed in ``dtype`` (default: ``g``'s,
-    at least float32) and returned in it; see :class:`Muon` for the iteration."""
+    at least float32) and returned in it; see :class:`Muon` for the iteration
+    (Jordan et al., 2024)."""
     if g.ndim < 2:
         raise ValueError(f"newton_schulz: needs matrices (ndim >= 2), got shape {tuple(g.shape)}")
     a, b, c = NS_COEFFICIENTS
@@ -369,7 +370,8 @@ def muon_param_groups(
     """Three groups for :class:`Muon`, in this order: the hidden matrices (``use_muon=True``,
     ``lr``, ``weight_decay``), the embeddings and the output head (``use_muon=False``,
     ``adam_lr``, ``adam_weight_decay``), and the parameters with ``ndim < 2`` (biases, norm
-    gains: ``use_muon=False``, ``adam_lr``, no weight decay).
+    gains: ``use_muon=False``, ``adam_lr``, no weight decay): the split the authors advise
+    (Jordan et al., 2024), Muon for hidden layers only.
 
     The rule: a parameter of an ``nn.Embedding`` module (any ``nn.Embedding`` subclass too)
     or of the output head is an embedding/head parameter; the head is ``head`` if given,
