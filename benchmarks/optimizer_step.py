@@ -33,6 +33,7 @@ from trainlab.optim import (
     DAdaptAdam,
     DoG,
     Lion,
+    Muon,
     NAdamW,
     Prodigy,
     Shampoo,
@@ -83,6 +84,10 @@ OPTIMIZERS: dict[str, tuple[Callable[[list[dict]], torch.optim.Optimizer], str]]
     "Shampoo (F=100)": (
         lambda g: Shampoo(g, lr=1e-3, weight_decay=0.01, precondition_frequency=100),
         "as above, an eigh per factor every 100 steps",
+    ),
+    "Muon": (
+        lambda g: Muon(g, lr=0.02, weight_decay=0.01),
+        "more: 5 Newton-Schulz iterations (3 matmuls each) per matrix; AdamW for vectors",
     ),
 }
 REFERENCE = "AdamW (torch, foreach)"

@@ -12,7 +12,7 @@ from trainlab.registry import get_algorithm, get_workload
 
 pytestmark = pytest.mark.slow
 
-TUNED = ["lion", "adan", "lamb", "shampoo"]
+TUNED = ["lion", "adan", "lamb", "shampoo", "muon"]
 SELF_TUNING = ["dog", "prodigy", "dadapt_adam"]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainlab.optim import LAMB, SGDW, Adan, DAdaptAdam, DoG, Lion, NAdamW, Prodigy, Shampoo
+from trainlab.optim import LAMB, SGDW, Adan, DAdaptAdam, DoG, Lion, Muon, NAdamW, Prodigy, Shampoo
 
 # name -> constructor with settings that exercise every term (weight decay, momentum, ...)
 MAKERS = {
@@ -33,6 +33,8 @@ MAKERS = {
         max_preconditioner_dim=3,
         **kw,
     ),  # fmt: skip
+    # by shape: the matrices (3, 4) and (2, 2, 2) take Muon steps, the vector (4,) AdamW's
+    "Muon": lambda p, **kw: Muon(p, lr=0.01, weight_decay=0.1, **kw),
 }
 NAMES = list(MAKERS)
 SHAPES = [(3, 4), (4,), (2, 2, 2)]
@@ -202,9 +204,17 @@ BAD = [
     ("Shampoo", {"precondition_frequency": 2.5}, "precondition_frequency"),
     ("Shampoo", {"start_preconditioning_step": 0}, "start_preconditioning_step"),
     ("Shampoo", {"inv_root_override": -1}, "inv_root_override"),
+    ("Muon", {"momentum": 1.0}, "momentum"),
+    ("Muon", {"betas": (0.9, 1.0)}, r"betas\[1\]"),
+    ("Muon", {"weight_decay": -0.1}, "weight_decay"),
+    ("Muon", {"eps": -1.0}, "eps"),
+    ("Muon", {"ns_eps": 0.0}, "ns_eps"),
+    ("Muon", {"ns_steps": 0}, "ns_steps"),
 ]
-CLASSES = {c.__name__: c for c in (NAdamW, SGDW, Lion, Adan, LAMB, DoG, Prodigy, DAdaptAdam)}
-CLASSES["Shampoo"] = Shampoo
+CLASSES = {
+    c.__name__: c
+    for c in (NAdamW, SGDW, Lion, Adan, LAMB, DoG, Prodigy, DAdaptAdam, Shampoo, Muon)
+}
 
 
 @pytest.mark.parametrize(("name", "kwargs", "arg"), BAD)

@@ -7,6 +7,8 @@ Each optimizer is an :class:`~trainlab.algorithms.recipe.OptimizerPart` (so ``li
 - ``lion``, ``adan``, ``lamb``, ``shampoo``: externally tuned recipes with linear warmup + cosine
   decay, like the baselines. Search spaces are workload-agnostic and log-scaled where the scale
   matters; defaults follow the papers' recommendations, adjusted for CPU-sized workloads.
+- ``muon``: the same kind of recipe for Muon (hidden matrices) + AdamW (embeddings, head,
+  biases, gains), its groups made by :func:`~trainlab.optim.muon_param_groups`.
 - ``dog``, ``prodigy``, ``dadapt_adam``: **self-tuning** recipes (every hyperparameter fixed,
   empty search space), as learning-rate-free methods are studied in Kasimbeg et al., "How far
   away are truly hyperparameter-free learning algorithms?" (2024). Batch size 128, no label
@@ -33,7 +35,17 @@ from trainlab.algorithms.recipe import (
     add_optimizer,
 )
 from trainlab.algorithms.schedule_parts import CONSTANT
-from trainlab.optim import LAMB, Adan, DAdaptAdam, DoG, Lion, Prodigy, Shampoo
+from trainlab.optim import (
+    LAMB,
+    Adan,
+    DAdaptAdam,
+    DoG,
+    Lion,
+    Muon,
+    Prodigy,
+    Shampoo,
+    muon_param_groups,
+)
 from trainlab.registry import register_algorithm
 from trainlab.spec import Param, SearchSpace
 
@@ -91,6 +103,17 @@ SHAMPOO_SPACE = SearchSpace(
             choices=(1, 10, 50, 100),
             help="steps between inverse-root recomputations (and the first preconditioned step)",
         ),
+    )
+)
+
+MUON_SPACE = SearchSpace(
+    (
+        # Muon's steps have spectral norm ~lr: the release uses 0.02 (0.05 in the speedrun)
+        Param("learning_rate", 0.02, 1e-3, 0.2, log=True, help="Muon's, for hidden matrices"),
+        Param("momentum", 0.95, 0.8, 0.99),
+        Param("weight_decay", 0.0, 0.0, 0.5, help="decoupled, hidden matrices only"),
+        # AdamW for embeddings, the output head, biases and gains
+        Param("adam_learning_rate", 3e-3, 1e-4, 3e-2, log=True, help="AdamW's, for the rest"),
     )
 )
 
@@ -162,6 +185,18 @@ def _shampoo(groups: list[dict], hp: dict[str, Any]) -> Shampoo:
     )
 
 
+def _muon(groups: list[dict], hp: dict[str, Any]) -> Muon:
+    # groups from muon_param_groups: [hidden matrices, embeddings + head, biases + gains]
+    for group in groups:
+        if group.get("use_muon") is False:
+            group["lr"] = hp["adam_learning_rate"]
+        else:  # also plain (decay, no_decay) groups: routed by shape, at Muon's lr
+            group["lr"] = hp["learning_rate"]
+            if group.get("use_muon") or "weight_decay" not in group:
+                group["weight_decay"] = hp["weight_decay"]
+    return Muon(groups, momentum=hp["momentum"], betas=(0.9, 0.95))
+
+
 def _dog(groups: list[dict], hp: dict[str, Any]) -> DoG:
     return DoG(
         groups, lr=hp["learning_rate"], reps_rel=hp["reps_rel"], weight_decay=hp["weight_decay"]
@@ -200,6 +235,15 @@ SHAMPOO = add_optimizer(
         "Shampoo with Adam grafting (Gupta et al., 2018; Shi et al., 2023)",
     )
 )
+MUON = add_optimizer(
+    OptimizerPart(
+        "muon",
+        MUON_SPACE,
+        _muon,
+        "Muon for hidden matrices, AdamW for the rest (Jordan et al., 2024)",
+        groups=muon_param_groups,
+    )
+)
 DOG = add_optimizer(
     OptimizerPart("dog", DOG_SPACE, _dog, "DoG, learning-rate-free SGD (Ivgi et al., 2023)")
 )
@@ -220,7 +264,7 @@ DADAPT_ADAM = add_optimizer(
     )
 )
 
-for _part in (LION, ADAN, LAMB_PART, SHAMPOO):
+for _part in (LION, ADAN, LAMB_PART, SHAMPOO, MUON):
     register_algorithm(
         _part.name,
         lambda part=_part: Recipe(part, SCHEDULES["cosine"], name=part.name),

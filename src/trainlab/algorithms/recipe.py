@@ -36,13 +36,16 @@ class OptimizerPart:
     """How to build one optimizer from hyperparameters.
 
     ``build(param_groups, hp)`` receives two parameter groups (``decay``: weights, ``no_decay``:
-    biases and norm gains, which get no weight decay, as is standard) and the validated hp.
+    biases and norm gains, which get no weight decay, as is standard) and the validated hp;
+    or, where ``groups`` is set, the groups ``groups(model)`` (Muon: hidden matrices apart from
+    embeddings and the head).
     """
 
     name: str
     space: SearchSpace
     build: Callable[[list[dict], dict[str, Any]], torch.optim.Optimizer]
     description: str = ""
+    groups: Callable[[nn.Module], list[dict]] | None = None
 
 
 @dataclass(frozen=True)
@@ -145,8 +148,10 @@ class Recipe(Algorithm):
     def build_optimizer(
         self, workload: Workload, model: nn.Module, hp: dict[str, Any]
     ) -> torch.optim.Optimizer:
-        """The optimizer part on :func:`param_groups` of ``model`` (``hp`` includes fixed)."""
-        return self.optimizer_part.build(param_groups(model), hp)
+        """The optimizer part on :func:`param_groups` of ``model``, or on the part's own
+        ``groups(model)`` (``hp`` includes fixed)."""
+        groups = self.optimizer_part.groups or param_groups
+        return self.optimizer_part.build(groups(model), hp)
 
     def build_scheduler(
         self, workload: Workload, optimizer: torch.optim.Optimizer, hp: dict[str, Any]

@@ -7,6 +7,7 @@ from trainlab.optim.dog import DoG
 from trainlab.optim.factory import create_optimizer, param_groups
 from trainlab.optim.lamb import LAMB
 from trainlab.optim.lion import Lion
+from trainlab.optim.muon import Muon, muon_param_groups, newton_schulz
 from trainlab.optim.nadamw import NAdamW
 from trainlab.optim.prodigy import Prodigy
 from trainlab.optim.sgdw import SGDW
@@ -19,9 +20,12 @@ __all__ = [
     "DAdaptAdam",
     "DoG",
     "Lion",
+    "Muon",
     "NAdamW",
     "Prodigy",
     "Shampoo",
     "create_optimizer",
+    "muon_param_groups",
+    "newton_schulz",
     "param_groups",
 ]

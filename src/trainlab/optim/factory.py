@@ -12,6 +12,7 @@ from trainlab.optim.dadapt_adam import DAdaptAdam
 from trainlab.optim.dog import DoG
 from trainlab.optim.lamb import LAMB
 from trainlab.optim.lion import Lion
+from trainlab.optim.muon import Muon
 from trainlab.optim.nadamw import NAdamW
 from trainlab.optim.prodigy import Prodigy
 from trainlab.optim.sgdw import SGDW
@@ -31,6 +32,7 @@ _OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "prodigy": Prodigy,
     "dadapt_adam": DAdaptAdam,
     "shampoo": Shampoo,
+    "muon": Muon,
 }
 
 
