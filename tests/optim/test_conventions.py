@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from trainlab.optim import LAMB, SGDW, Adan, DAdaptAdam, DoG, Lion, NAdamW, Prodigy
+from trainlab.optim.schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 
 # name -> constructor with settings that exercise every term (weight decay, momentum, ...)
 MAKERS = {
@@ -22,6 +23,12 @@ MAKERS = {
         p, d0=1e-3, weight_decay=0.1, use_bias_correction=True, **kw
     ),
     "DAdaptAdam": lambda p, **kw: DAdaptAdam(p, d0=1e-3, weight_decay=0.1, **kw),
+    "ScheduleFreeAdamW": lambda p, **kw: ScheduleFreeAdamW(
+        p, lr=0.01, weight_decay=0.1, warmup_steps=2, **kw
+    ),
+    "ScheduleFreeSGD": lambda p, **kw: ScheduleFreeSGD(
+        p, lr=0.1, weight_decay=0.1, warmup_steps=2, **kw
+    ),
 }
 NAMES = list(MAKERS)
 SHAPES = [(3, 4), (4,), (2, 2, 2)]
@@ -183,8 +190,19 @@ BAD = [
     ("DAdaptAdam", {"d0": -1e-6}, "d0"),
     ("DAdaptAdam", {"growth_rate": 0.9}, "growth_rate"),
     ("DAdaptAdam", {"eps": -1.0}, "eps"),
+    ("ScheduleFreeAdamW", {"betas": (0.0, 0.999)}, r"betas\[0\] must be in \(0, 1\)"),
+    ("ScheduleFreeAdamW", {"betas": (0.9, 1.0)}, r"betas\[1\]"),
+    ("ScheduleFreeAdamW", {"eps": -1.0}, "eps"),
+    ("ScheduleFreeAdamW", {"warmup_steps": -1}, "warmup_steps"),
+    ("ScheduleFreeAdamW", {"warmup_steps": 2.5}, "warmup_steps"),
+    ("ScheduleFreeSGD", {"momentum": 0.0}, "momentum"),
+    ("ScheduleFreeSGD", {"momentum": 1.0}, "momentum"),
+    ("ScheduleFreeSGD", {"weight_decay": -0.1}, "weight_decay"),
+    ("ScheduleFreeSGD", {"r": -1.0}, "r"),
+    ("ScheduleFreeSGD", {"weight_lr_power": -1.0}, "weight_lr_power"),
 ]
 CLASSES = {c.__name__: c for c in (NAdamW, SGDW, Lion, Adan, LAMB, DoG, Prodigy, DAdaptAdam)}
+CLASSES.update({c.__name__: c for c in (ScheduleFreeAdamW, ScheduleFreeSGD)})
 
 
 @pytest.mark.parametrize(("name", "kwargs", "arg"), BAD)

@@ -9,6 +9,7 @@ from trainlab.optim.lamb import LAMB
 from trainlab.optim.lion import Lion
 from trainlab.optim.nadamw import NAdamW
 from trainlab.optim.prodigy import Prodigy
+from trainlab.optim.schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 from trainlab.optim.sgdw import SGDW
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "Lion",
     "NAdamW",
     "Prodigy",
+    "ScheduleFreeAdamW",
+    "ScheduleFreeSGD",
     "create_optimizer",
     "param_groups",
 ]

@@ -14,6 +14,7 @@ from trainlab.optim.lamb import LAMB
 from trainlab.optim.lion import Lion
 from trainlab.optim.nadamw import NAdamW
 from trainlab.optim.prodigy import Prodigy
+from trainlab.optim.schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 from trainlab.optim.sgdw import SGDW
 from trainlab.spec import TrainlabError
 
@@ -29,6 +30,8 @@ _OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "dog": DoG,
     "prodigy": Prodigy,
     "dadapt_adam": DAdaptAdam,
+    "schedule_free_adamw": ScheduleFreeAdamW,
+    "schedule_free_sgd": ScheduleFreeSGD,
 }
 
 
