@@ -27,6 +27,7 @@ from collections.abc import Callable
 import torch
 
 from trainlab.optim import LAMB, SGDW, Adan, DAdaptAdam, DoG, Lion, NAdamW, Prodigy, param_groups
+from trainlab.optim.schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 from trainlab.registry import get_workload
 
 # name -> (constructor on the two parameter groups, extra work compared with AdamW)
@@ -63,6 +64,14 @@ OPTIMIZERS: dict[str, tuple[Callable[[list[dict]], torch.optim.Optimizer], str]]
     "DAdaptAdam": (
         lambda g: DAdaptAdam(g, weight_decay=0.01),
         "more: 3 buffers (m, v, s), <g, s / denom>, ||s||_1",
+    ),
+    "ScheduleFreeAdamW": (
+        lambda g: ScheduleFreeAdamW(g, weight_decay=0.01),
+        "2 buffers (z, v); 3 ops on y and z (lerp, 2 adds) for Adam's 2",
+    ),
+    "ScheduleFreeSGD": (
+        lambda g: ScheduleFreeSGD(g, weight_decay=5e-4),
+        "less: 1 buffer (z); decay at y, lerp, 2 adds",
     ),
 }
 REFERENCE = "AdamW (torch, foreach)"
