@@ -39,6 +39,7 @@ from trainlab.optim import (
     Shampoo,
     param_groups,
 )
+from trainlab.optim.schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 from trainlab.registry import get_workload
 
 # name -> (constructor on the two parameter groups, extra work compared with AdamW)
@@ -88,6 +89,14 @@ OPTIMIZERS: dict[str, tuple[Callable[[list[dict]], torch.optim.Optimizer], str]]
     "Muon": (
         lambda g: Muon(g, lr=0.02, weight_decay=0.01),
         "more: 5 Newton-Schulz iterations (3 matmuls each) per matrix; AdamW for vectors",
+    ),
+    "ScheduleFreeAdamW": (
+        lambda g: ScheduleFreeAdamW(g, weight_decay=0.01),
+        "2 buffers (z, v); 3 ops on y and z (lerp, 2 adds) for Adam's 2",
+    ),
+    "ScheduleFreeSGD": (
+        lambda g: ScheduleFreeSGD(g, weight_decay=5e-4),
+        "less: 1 buffer (z); decay at y, lerp, 2 adds",
     ),
 }
 REFERENCE = "AdamW (torch, foreach)"

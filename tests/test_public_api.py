@@ -77,7 +77,7 @@ def test_export_is_documented_and_cites_its_paper(module, name):
 
 
 def test_every_optimizer_class_is_exported():
-    assert len(OPTIMIZERS) == 10
+    assert len(OPTIMIZERS) == 12
     assert {"create_optimizer", "param_groups"} <= set(trainlab.optim.__all__)
 
 

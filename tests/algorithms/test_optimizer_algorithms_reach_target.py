@@ -12,7 +12,7 @@ from trainlab.registry import get_algorithm, get_workload
 
 pytestmark = pytest.mark.slow
 
-TUNED = ["lion", "adan", "lamb", "shampoo", "muon"]
+TUNED = ["lion", "adan", "lamb", "shampoo", "muon", "schedule_free_adamw", "schedule_free_sgd"]
 SELF_TUNING = ["dog", "prodigy", "dadapt_adam"]
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 from fakes import FakeClock, ScriptedAlgorithm, ScriptedWorkload
 
+from trainlab.algorithms.recipe import Recipe
 from trainlab.bench import runner
 from trainlab.bench.measures import (
     ReferenceClock,
@@ -87,9 +88,20 @@ def _with_prepare_for_eval() -> list[str]:
     names = []
     for name in algorithm_names():
         algorithm = get_algorithm(name)
-        if type(algorithm).prepare_for_eval is not Algorithm.prepare_for_eval:
+        own = type(algorithm).prepare_for_eval
+        if own not in (Algorithm.prepare_for_eval, Recipe.prepare_for_eval) or _switches(algorithm):
             names.append(name)
     return names
+
+
+def _switches(algorithm: Algorithm) -> bool:
+    """A recipe whose optimizer has ``eval()`` (schedule-free): its ``prepare_for_eval``
+    moves the weights."""
+    if not isinstance(algorithm, Recipe):
+        return False
+    hp = {**algorithm.search_space.validate({}), **algorithm.fixed}
+    opt = algorithm.optimizer_part.build([{"params": [torch.zeros(1, requires_grad=True)]}], hp)
+    return callable(getattr(opt, "eval", None))
 
 
 @pytest.mark.parametrize("name", _with_prepare_for_eval())

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from trainlab.optim import LAMB, SGDW, Adan, DAdaptAdam, DoG, Lion, Muon, NAdamW, Prodigy, Shampoo
+from trainlab.optim.schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 
 # name -> constructor with settings that exercise every term (weight decay, momentum, ...)
 MAKERS = {
@@ -35,6 +36,12 @@ MAKERS = {
     ),  # fmt: skip
     # by shape: the matrices (3, 4) and (2, 2, 2) take Muon steps, the vector (4,) AdamW's
     "Muon": lambda p, **kw: Muon(p, lr=0.01, weight_decay=0.1, **kw),
+    "ScheduleFreeAdamW": lambda p, **kw: ScheduleFreeAdamW(
+        p, lr=0.01, weight_decay=0.1, warmup_steps=2, **kw
+    ),
+    "ScheduleFreeSGD": lambda p, **kw: ScheduleFreeSGD(
+        p, lr=0.1, weight_decay=0.1, warmup_steps=2, **kw
+    ),
 }
 NAMES = list(MAKERS)
 SHAPES = [(3, 4), (4,), (2, 2, 2)]
@@ -210,11 +217,22 @@ BAD = [
     ("Muon", {"eps": -1.0}, "eps"),
     ("Muon", {"ns_eps": 0.0}, "ns_eps"),
     ("Muon", {"ns_steps": 0}, "ns_steps"),
+    ("ScheduleFreeAdamW", {"betas": (0.0, 0.999)}, r"betas\[0\] must be in \(0, 1\)"),
+    ("ScheduleFreeAdamW", {"betas": (0.9, 1.0)}, r"betas\[1\]"),
+    ("ScheduleFreeAdamW", {"eps": -1.0}, "eps"),
+    ("ScheduleFreeAdamW", {"warmup_steps": -1}, "warmup_steps"),
+    ("ScheduleFreeAdamW", {"warmup_steps": 2.5}, "warmup_steps"),
+    ("ScheduleFreeSGD", {"momentum": 0.0}, "momentum"),
+    ("ScheduleFreeSGD", {"momentum": 1.0}, "momentum"),
+    ("ScheduleFreeSGD", {"weight_decay": -0.1}, "weight_decay"),
+    ("ScheduleFreeSGD", {"r": -1.0}, "r"),
+    ("ScheduleFreeSGD", {"weight_lr_power": -1.0}, "weight_lr_power"),
 ]
 CLASSES = {
     c.__name__: c
     for c in (NAdamW, SGDW, Lion, Adan, LAMB, DoG, Prodigy, DAdaptAdam, Shampoo, Muon)
 }
+CLASSES.update({c.__name__: c for c in (ScheduleFreeAdamW, ScheduleFreeSGD)})
 
 
 @pytest.mark.parametrize(("name", "kwargs", "arg"), BAD)

@@ -194,6 +194,7 @@ class Recipe(Algorithm):
     def update(self, state: TrainState, batch: Batch, step: int) -> Tensor:
         if not state.model.training:  # train() walks every module: skip it when it's a no-op
             state.model.train()
+        _switch_optimizer(state.optimizer, "train")
         loss = self.training_loss(state, batch)
         state.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -201,6 +202,24 @@ class Recipe(Algorithm):
         if state.scheduler is not None:  # None: a controller sets the lr itself
             state.scheduler.step()
         return loss.detach()
+
+    def prepare_for_eval(self, state: TrainState) -> nn.Module:
+        """The model as trained, except that an optimizer which evaluates at other weights
+        than it takes gradients at is switched to its evaluation weights (see
+        :func:`_switch_optimizer`); :meth:`update` switches it back before the next step."""
+        _switch_optimizer(state.optimizer, "eval")
+        return state.model
+
+
+def _switch_optimizer(optimizer: torch.optim.Optimizer | None, mode: str) -> None:
+    """Call ``optimizer.train()`` or ``optimizer.eval()`` where the optimizer has them: the
+    protocol of schedule-free optimizers (``trainlab.optim.ScheduleFreeAdamW``, the authors'
+    ``schedulefree`` package), whose parameters hold the gradient point ``y`` in train mode
+    and the average ``x`` in eval mode. ``torch.optim.Optimizer`` has neither method, so any
+    other optimizer is untouched. Both calls are no-ops when already in that mode."""
+    switch = getattr(optimizer, mode, None)
+    if callable(switch):
+        switch()
 
 
 def resolve_composed(name: str) -> Algorithm | None:

@@ -10,6 +10,7 @@ from trainlab.optim.lion import Lion
 from trainlab.optim.muon import Muon, muon_param_groups, newton_schulz
 from trainlab.optim.nadamw import NAdamW
 from trainlab.optim.prodigy import Prodigy
+from trainlab.optim.schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 from trainlab.optim.sgdw import SGDW
 from trainlab.optim.shampoo import Shampoo
 
@@ -24,6 +25,8 @@ __all__ = [
     "NAdamW",
     "Prodigy",
     "Shampoo",
+    "ScheduleFreeAdamW",
+    "ScheduleFreeSGD",
     "create_optimizer",
     "muon_param_groups",
     "newton_schulz",

@@ -15,6 +15,7 @@ from trainlab.optim.lion import Lion
 from trainlab.optim.muon import Muon
 from trainlab.optim.nadamw import NAdamW
 from trainlab.optim.prodigy import Prodigy
+from trainlab.optim.schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 from trainlab.optim.sgdw import SGDW
 from trainlab.optim.shampoo import Shampoo
 from trainlab.spec import TrainlabError
@@ -33,6 +34,8 @@ _OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "dadapt_adam": DAdaptAdam,
     "shampoo": Shampoo,
     "muon": Muon,
+    "schedule_free_adamw": ScheduleFreeAdamW,
+    "schedule_free_sgd": ScheduleFreeSGD,
 }
 
 
