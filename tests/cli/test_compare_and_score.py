@@ -11,6 +11,15 @@ def test_score_by_choices_are_the_measures():
     assert SCORE_BY == tuple(MEASURES)
 
 
+def test_constants_written_out_for_a_light_parser_match_their_sources():
+    from trainlab.algorithms.baselines import BASELINES
+    from trainlab.bench.store import DEFAULT_STORE, STALE_AFTER
+    from trainlab.cli import common, demo
+
+    assert demo.DEMO_ALGORITHMS == BASELINES
+    assert (common.STALE_AFTER, common.DEFAULT_STORE) == (STALE_AFTER, DEFAULT_STORE)
+
+
 def test_compare_prints_speedup_interval_p_and_verdict(cli, store):
     # the store: tiny_sgd reaches at 0.3 s, tiny_selftuned at 0.4 s, in each of two studies
     code, out, err = cli("compare", "tiny_sgd", "tiny_selftuned", "--store", store)

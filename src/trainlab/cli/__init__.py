@@ -111,7 +111,7 @@ def main(argv=None) -> int:
         import argparse
         import sqlite3
 
-        from trainlab.spec import TrainlabError
+        from trainlab.errors import TrainlabError
 
         try:
             parser = build_parser()

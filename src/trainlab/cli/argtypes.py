@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from trainlab.spec import TrainlabError
+from trainlab.errors import TrainlabError
 
 SEED_MAX = 2**31 - 1
 BadValue = argparse.ArgumentTypeError

@@ -10,7 +10,7 @@ import argparse
 from typing import Any
 
 from trainlab.cli import argtypes, common
-from trainlab.spec import TrainlabError
+from trainlab.errors import TrainlabError
 
 NAME = "bench"
 HELP = "run a benchmark: algorithms x workloads under a ruleset"

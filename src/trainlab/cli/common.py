@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from trainlab.cli import argtypes
-from trainlab.spec import TrainlabError
+from trainlab.errors import TrainlabError
 
 
 class Parser(argparse.ArgumentParser):
@@ -33,8 +33,6 @@ class Parser(argparse.ArgumentParser):
 
 
 def add_store(p: argparse.ArgumentParser, *, must_exist: bool, default: bool = True) -> None:
-    from trainlab.bench.store import DEFAULT_STORE
-
     p.add_argument(
         "--store", type=argtypes.existing_store if must_exist else argtypes.store_path,
         default=str(DEFAULT_STORE) if default else None, metavar="FILE.db|URL",
@@ -43,9 +41,13 @@ def add_store(p: argparse.ArgumentParser, *, must_exist: bool, default: bool = T
     )  # fmt: skip
 
 
-def add_stale_after(p: argparse.ArgumentParser) -> None:
-    from trainlab.bench.store import STALE_AFTER
+#: ``trainlab.bench.store.STALE_AFTER`` and ``DEFAULT_STORE`` (a test keeps them equal; written
+#: out so that building the parser imports neither torch nor SQLAlchemy)
+STALE_AFTER = 60.0
+DEFAULT_STORE = Path("trainlab-runs") / "trainlab.db"
 
+
+def add_stale_after(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stale-after", type=argtypes.real(1.0, 86400.0), default=STALE_AFTER,
                    metavar="SECONDS",
                    help="a running trial whose process sent no heartbeat for this long is "

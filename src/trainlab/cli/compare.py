@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 
 from trainlab.cli import argtypes, common
-from trainlab.spec import TrainlabError
+from trainlab.errors import TrainlabError
 
 NAME = "compare"
 HELP = "A's speedup over B with an interval, a paired p-value and a verdict"

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from trainlab.cli import argtypes, common
-from trainlab.spec import TrainlabError
+from trainlab.errors import TrainlabError
 
 NAME = "export"
 HELP = "copy trials (all, or one benchmark's) to MLflow or TensorBoard; re-exporting replaces"

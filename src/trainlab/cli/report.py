@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from trainlab.cli import argtypes, common
-from trainlab.spec import TrainlabError
+from trainlab.errors import TrainlabError
 
 NAME = "report"
 HELP = "HTML report with plots of a benchmark"

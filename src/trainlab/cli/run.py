@@ -8,7 +8,7 @@ import warnings
 from dataclasses import asdict
 
 from trainlab.cli import argtypes, common
-from trainlab.spec import OutOfRangeWarning, TrainlabError
+from trainlab.errors import OutOfRangeWarning, TrainlabError
 
 NAME = "run"
 HELP = "train one algorithm on one workload under the timing rules"

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import asdict
 
 from trainlab.cli import argtypes, common
-from trainlab.spec import TrainlabError
+from trainlab.errors import TrainlabError
 
 NAME = "show"
 HELP = "table of recent trials (newest first), or one trial with its curve"

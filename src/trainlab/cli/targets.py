@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from trainlab.cli import argtypes, common
-from trainlab.spec import TrainlabError
+from trainlab.errors import TrainlabError
 
 NAME = "targets"
 HELP = "set workload targets by tuning the four baselines"

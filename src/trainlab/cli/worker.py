@@ -13,7 +13,6 @@ import argparse
 import sys
 
 from trainlab.cli import argtypes, common
-from trainlab.spec import UNFINISHED
 
 NAME = "worker"
 HELP = "claim planned trials from a store and run them until none remain"
@@ -31,6 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from trainlab.bench.benchmark import outcome_line, run_benchmark
+    from trainlab.spec import UNFINISHED
 
     with common.open_existing_store(args.store) as store:
         if args.benchmark is not None:
