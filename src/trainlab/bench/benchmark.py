@@ -32,6 +32,7 @@ from typing import Any
 
 from trainlab.bench import tuning
 from trainlab.bench.budgets import trial_spec
+from trainlab.bench.drain import drain
 from trainlab.bench.store import STALE_AFTER, Store
 from trainlab.spec import UNFINISHED, TrainlabError, WorkloadSpec
 from trainlab.workloads.targets import check_source
@@ -295,46 +296,6 @@ def _check_cores(config: BenchmarkConfig, jobs: int, cores: int) -> None:
                             f"{jobs * config.nproc} cores; this machine has {cores}")
 
 
-#: seconds between looks at trials other processes hold, once nothing is left to claim
-WAIT_POLL = 1.0
-
-
-def drain(
-    store: Store,
-    benchmark_id: int,
-    executor: Any,
-    on_done: Callable[[int, dict[str, Any]], None],
-    on_tick: Callable[[], None] | None = None,
-) -> None:
-    """Run the benchmark's trials until every one is finished: claim and run what can be
-    claimed, then wait while other live processes hold the rest."""
-    ran = 0
-
-    def done(trial_id: int, outcome: dict[str, Any]) -> None:
-        nonlocal ran
-        ran += 1
-        on_done(trial_id, outcome)
-
-    idle = 0
-    while True:
-        store.reap_dead_owners()
-        before = ran
-        executor.run(lambda: store.claim_next(benchmark_id), done, on_tick)
-        left = [r for r in store.trials(benchmark_id=benchmark_id) if r["status"] in UNFINISHED]
-        if not left:
-            return
-        if store.held_by_others(benchmark_id):
-            idle = 0
-            if on_tick is not None:
-                on_tick()
-            time.sleep(WAIT_POLL)
-            continue
-        idle = 0 if ran > before else idle + 1  # what is left became claimable: go again
-        if idle > 2:
-            raise TrainlabError(f"{len(left)} trials of benchmark {benchmark_id} are unfinished "
-                                "but cannot be claimed")  # fmt: skip
-
-
 @dataclass
 class BenchmarkRun:
     """What one invocation did."""
@@ -475,15 +436,13 @@ def run_benchmark(
         ran = 0
 
         def on_done(trial_id: int, outcome: dict[str, Any]) -> None:
-            nonlocal ran
-            ran += 1
             if on_trial_done is not None:
                 on_trial_done(rows[trial_id], outcome)
 
         if todo and on_start is not None and not plan_only:
             on_start(store, benchmark_id, rows, finished_before)
         if not plan_only:
-            drain(store, benchmark_id, ex, on_done, on_tick)
+            ran = drain(store, benchmark_id, ex, on_done, on_tick)
         counts = store.status_counts(benchmark_id)
         eval_share = store.eval_share(benchmark_id)
     finally:

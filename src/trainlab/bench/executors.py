@@ -107,53 +107,59 @@ def run_stored_trial(
     many local processes (:mod:`trainlab.bench.distributed`), rank 0 writing the store."""
     from trainlab.bench.store import Store
 
-    with Store(store_path, create=False, owner=owner, heartbeat=False) as store:
-        nproc = int(store.trial(trial_id).get("nproc") or 1)
-    if nproc > 1:
-        import torch
+    # a worker of a claiming process: the store was verified when that process opened it
+    with Store(store_path, create=False, owner=owner, heartbeat=owner is None,
+               verify=owner is None) as store:  # fmt: skip
+        row = store.trial(trial_id)
+        nproc = int(row.get("nproc") or 1)
+        if nproc == 1:
+            return _run_row(store, row, None, full_curve, device, on_progress)
+    import torch
 
-        from trainlab.bench.distributed import launch
+    from trainlab.bench.distributed import launch
 
-        job = (store_path, trial_id, full_curve, device, owner)
-        return launch(_stored_rank, nproc, job, device_type=torch.device(device).type,
-                      threads=max(1, torch.get_num_threads() // nproc))  # fmt: skip
-    return _run_row(None, store_path, trial_id, full_curve, device, on_progress, owner)
+    job = (store_path, trial_id, full_curve, device, owner)
+    return launch(_stored_rank, nproc, job, device_type=torch.device(device).type,
+                  threads=max(1, torch.get_num_threads() // nproc))  # fmt: skip
 
 
 def _stored_rank(group: Any, job: tuple) -> dict[str, Any]:
     """One rank of a stored data-parallel trial: rank 0 runs it against the store, the others
-    follow (they never open the store)."""
+    follow (they only read the trial's row)."""
+    from trainlab.bench.store import Store
+
     store_path, trial_id, full_curve, device, owner = job
-    return _run_row(group, store_path, trial_id, full_curve, str(group.device), None, owner)
+    leader = group.rank == 0
+    with Store(store_path, create=False, owner=owner, heartbeat=leader and owner is None,
+               readonly=not leader, verify=False) as store:  # fmt: skip
+        return _run_row(store, store.trial(trial_id), group, full_curve, str(group.device), None)
 
 
-def _run_row(group: Any, store_path: str, trial_id: int, full_curve: bool, device: str,
-             on_progress: Any, owner: str | None) -> dict[str, Any]:  # fmt: skip
+def _run_row(store: Any, row: dict[str, Any], group: Any, full_curve: bool, device: str,
+             on_progress: Any) -> dict[str, Any]:  # fmt: skip
+    """Run a trial row under the timing rules; with a ``group``, only rank 0 writes."""
     from trainlab.bench.runner import run_trial
-    from trainlab.bench.store import Store, spec_of_row
+    from trainlab.bench.store import spec_of_row
     from trainlab.registry import get_algorithm
 
     leader = group is None or group.rank == 0
-    with Store(store_path, create=False, owner=owner, heartbeat=owner is None,
-               readonly=not leader) as store:  # fmt: skip
-        row = store.trial(trial_id)
-        workload = _build_workload(row["workload"], row["variant"], device)
-        # the row is the source of truth: the spec planned with the trial is the spec it runs
-        spec = spec_of_row(row) or _legacy_spec(workload, row)
-        result = run_trial(
-            workload,
-            get_algorithm(row["algorithm"]),
-            row["hyperparameters"],
-            int(row["seed"]),
-            spec=spec,
-            full_curve=full_curve,
-            store=store if leader else None,
-            trial_id=trial_id if leader else None,
-            on_progress=on_progress,
-            group=group,
-        )
+    workload = _build_workload(row["workload"], row["variant"], device)
+    # the row is the source of truth: the spec planned with the trial is the spec it runs
+    spec = spec_of_row(row) or _legacy_spec(workload, row)
+    result = run_trial(
+        workload,
+        get_algorithm(row["algorithm"]),
+        row["hyperparameters"],
+        int(row["seed"]),
+        spec=spec,
+        full_curve=full_curve,
+        store=store if leader else None,
+        trial_id=row["id"] if leader else None,
+        on_progress=on_progress,
+        group=group,
+    )
     return {
-        "trial_id": trial_id,
+        "trial_id": row["id"],
         "status": result.status,
         "time_to_target": result.time_to_target,
         "steps_to_target": result.steps_to_target,

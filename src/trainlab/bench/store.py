@@ -114,7 +114,9 @@ class Store:
     ``readonly`` opens it without write access (the read-only commands do); ``create=False``
     refuses a store that does not exist yet. ``owner`` is the claim token of this process (a
     new one by default; a pool worker is handed its parent's, and ``heartbeat=False``, since the
-    parent keeps the claim alive). Raises :class:`~trainlab.errors.StoreError`.
+    parent keeps the claim alive). ``verify=False`` skips SQLite's integrity scan (``quick_check``,
+    a pass over the whole file), for the workers of a command that has just verified the store.
+    Raises :class:`~trainlab.errors.StoreError`.
     """
 
     def __init__(
@@ -126,6 +128,7 @@ class Store:
         owner: str | None = None,
         heartbeat: bool = True,
         stale_after: float = STALE_AFTER,
+        verify: bool = True,
     ) -> None:
         self.location = Location.parse(location)
         self.path = str(self.location)  # how messages name the store (a password hidden)
@@ -134,7 +137,7 @@ class Store:
         self.stale_after = float(stale_after)
         self._beat = heartbeat and not readonly
         self._beating: threading.Event | None = None
-        self.engine = open_engine(self.location, readonly=readonly, create=create)
+        self.engine = open_engine(self.location, readonly=readonly, create=create, verify=verify)
 
     def close(self) -> None:
         if self._beating is not None:
@@ -356,7 +359,7 @@ class Store:
         host = socket.gethostname()
         query = select(T.c.owner).distinct().where(T.c.status == "running",
                                                     T.c.owner.like(f"{host}:%"))  # fmt: skip
-        dead = [owner for (owner,) in self._read_all(query) if not _alive(owner)]
+        dead = [r["owner"] for r in self._rows(query) if not _alive(r["owner"])]
         if not dead:
             return 0
         with self._tx() as conn:
@@ -364,10 +367,6 @@ class Store:
                 update(T).where(T.c.owner.in_(dead), T.c.status == "running")
                 .values(status="interrupted", owner=None, heartbeat=None)
             ).rowcount  # fmt: skip
-
-    def _read_all(self, query: Any) -> list[tuple]:
-        with self._read() as conn:
-            return [tuple(r) for r in conn.execute(query)]
 
     def _start_heartbeat(self) -> None:
         if not self._beat or self._beating is not None:

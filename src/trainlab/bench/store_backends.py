@@ -96,7 +96,7 @@ def store_error(location: Location, exc: BaseException) -> StoreError:
 # SQLite
 
 
-def _sqlite_identity(path: Path) -> tuple[int, int, set[str]]:
+def _sqlite_identity(path: Path, verify: bool = True) -> tuple[int, int, set[str]]:
     """``(application_id, user_version, table names)`` read without writing a byte.
 
     Only SQLite opens the file: closing any other descriptor of it (a plain ``open``) would
@@ -111,7 +111,7 @@ def _sqlite_identity(path: Path) -> tuple[int, int, set[str]]:
         app = conn.execute("PRAGMA application_id").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if app == schema.APPLICATION_ID or schema.LEGACY_TABLES <= tables:
+        if verify and (app == schema.APPLICATION_ID or schema.LEGACY_TABLES <= tables):
             # ours: damage anywhere (an index page, say) stops every command here
             if conn.execute("PRAGMA quick_check(1)").fetchone()[0] != "ok":
                 raise sqlite3.DatabaseError("database disk image is malformed (SQLite's "
@@ -143,11 +143,12 @@ def _sqlite_connect(path: Path, readonly: bool) -> sqlite3.Connection:
     return conn
 
 
-def check_sqlite(path: Path, version_wanted: int = schema.SCHEMA_VERSION) -> int:
+def check_sqlite(path: Path, version_wanted: int = schema.SCHEMA_VERSION,
+                 verify: bool = True) -> int:  # fmt: skip
     """The schema version of the trainlab store at ``path``; :class:`StoreError` when it is not
     one, or not of ``version_wanted``."""
     try:
-        app, version, tables = _sqlite_identity(path)
+        app, version, tables = _sqlite_identity(path, verify)
     except sqlite3.DatabaseError as exc:
         if "not a database" in str(exc):
             raise StoreError(f"{path} is not a trainlab results store (not a SQLite file); it "
@@ -270,7 +271,9 @@ def _postgres_engine(location: Location, readonly: bool, create: bool):
 # --------------------------------------------------------------------------------------------
 
 
-def open_engine(location: Location, *, readonly: bool = False, create: bool = True):
+def open_engine(
+    location: Location, *, readonly: bool = False, create: bool = True, verify: bool = True
+):
     """A SQLAlchemy engine on a checked trainlab store (see the module docstring).
 
     Raises :class:`StoreError` (one line) when the store is missing (and not to be created),
@@ -288,7 +291,7 @@ def open_engine(location: Location, *, readonly: bool = False, create: bool = Tr
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot create the results store {path}: "
                              f"{getattr(exc, 'strerror', None) or exc}") from None  # fmt: skip
-    check_sqlite(path)
+    check_sqlite(path, verify=verify)
     if not readonly and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
         raise StoreError(f"the results store {path} is read-only (its file or folder cannot be "
                          "written); read commands (show, score, report) still work")  # fmt: skip
