@@ -197,3 +197,44 @@ def test_unreachable_and_wrong_credentials_are_one_line(postgres_url):
     with pytest.raises(StoreError, match="cannot open the results store") as err:
         Store("postgresql://nobody@127.0.0.1:1/none")
     assert "\n" not in str(err.value)
+
+
+def _downgrade_to_version_2(location):
+    """A store as trainlab with schema 2 wrote it: without the version-3 columns."""
+    dropped = ("model_cost", "stop_reason", "search")
+    if location.startswith("postgresql"):
+        engine = sa.create_engine(location.replace("postgresql://", "postgresql+psycopg://"))
+        with engine.begin() as conn:
+            for name in dropped:
+                conn.execute(sa.text(f"ALTER TABLE trials DROP COLUMN {name}"))
+            conn.execute(sa.text("UPDATE trainlab_meta SET value = '2' WHERE key = "
+                                 "'schema_version'"))  # fmt: skip
+        engine.dispose()
+    else:
+        import sqlite3
+
+        conn = sqlite3.connect(location)
+        for name in dropped:
+            conn.execute(f"ALTER TABLE trials DROP COLUMN {name}")
+        conn.execute("PRAGMA user_version=2")
+        conn.commit()
+        conn.close()
+
+
+def test_a_version_2_store_is_refused_then_migrated_keeping_its_trials(location):
+    from trainlab.bench.store_backends import Location, migrate
+
+    with Store(location) as store:
+        trial_id = store.create_trial(**_row(1))
+    _downgrade_to_version_2(location)
+    with pytest.raises(StoreError, match="trainlab migrate"):
+        Store(location, readonly=True)
+    old, new, backup = migrate(Location.parse(location))
+    assert (old, new) == (2, SCHEMA_VERSION) == (2, 3)
+    assert (backup is None) == location.startswith("postgresql")
+    with Store(location) as store:
+        (trial,) = store.trials()
+        assert trial["id"] == trial_id and trial["seed"] == 1 and trial["model_cost"] is None
+        second = store.create_trial(**_row(2), model_cost='{"params": 10}')
+        assert store.trial(second)["model_cost"] == '{"params": 10}'
+    assert migrate(Location.parse(location))[:2] == (3, 3)  # nothing to do the second time

@@ -15,6 +15,7 @@ import pytest
 
 from trainlab.bench import store_backends
 from trainlab.bench.store import Store
+from trainlab.bench.store_schema import SCHEMA_VERSION
 
 # the schema of a store written by trainlab before stores were versioned (schema 1)
 LEGACY_SCHEMA = """
@@ -86,7 +87,7 @@ def test_a_legacy_store_is_refused_until_migrated_with_a_backup(tmp_path, cli):
     assert_one_line_error(cli("show", "--store", str(legacy)), "trainlab migrate")
     assert legacy.read_bytes() == original
     code, out, _ = cli("migrate", "--store", str(legacy))
-    assert code == 0 and "schema 1 -> 2" in out
+    assert code == 0 and f"schema 1 -> {SCHEMA_VERSION}" in out
     (backup,) = tmp_path.glob("old.db.schema1-*.bak")
     assert sqlite3.connect(backup).execute("SELECT steps_to_target FROM trials").fetchall() == [
         (15,)]  # fmt: skip

@@ -223,7 +223,7 @@ def _postgres_url(target: str) -> str:
     return "postgresql+psycopg://" + rest
 
 
-def _postgres_engine(location: Location, readonly: bool, create: bool):
+def _postgres_engine(location: Location, readonly: bool, create: bool, check: bool = True):
     from sqlalchemy import create_engine, inspect, select, text
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -264,7 +264,8 @@ def _postgres_engine(location: Location, readonly: bool, create: bool):
     if facts.get("application") != schema.APPLICATION_NAME:
         engine.dispose()
         raise StoreError(f"{location} is not a trainlab results store; it was left unchanged")
-    _check_version(str(location), int(facts.get("schema_version", 0)), schema.SCHEMA_VERSION)
+    if check:
+        _check_version(str(location), int(facts.get("schema_version", 0)), schema.SCHEMA_VERSION)
     return engine
 
 
@@ -299,12 +300,13 @@ def open_engine(
 
 
 def migrate(location: Location) -> tuple[int, int, str | None]:
-    """Upgrade an older store to :data:`~trainlab.bench.store_schema.SCHEMA_VERSION`, after
-    copying it (SQLite: ``FILE.schemaN-TIMESTAMP.bak`` beside it, through SQLite's backup API,
-    so a store in use is copied consistently). Returns ``(from, to, backup path or None)``."""
+    """Upgrade an older store to :data:`~trainlab.bench.store_schema.SCHEMA_VERSION`, in one
+    transaction that adds the columns of the versions in between. A SQLite store is first
+    copied (``FILE.schemaN-TIMESTAMP.bak`` beside it, through SQLite's backup API, so a store in
+    use is copied consistently); a PostgreSQL store is not (``pg_dump`` it first if you want a
+    copy: the upgrade only adds columns). Returns ``(from, to, backup path or None)``."""
     if location.kind == "postgresql":
-        open_engine(location, create=False).dispose()  # PostgreSQL stores start at version 2
-        return schema.SCHEMA_VERSION, schema.SCHEMA_VERSION, None
+        return _migrate_postgres(location)
     path = Path(location.target)
     if not path.is_file():
         raise StoreError(f"no results store at {path}")
@@ -312,22 +314,21 @@ def migrate(location: Location) -> tuple[int, int, str | None]:
         app, version, tables = _sqlite_identity(path)
     except sqlite3.DatabaseError as exc:
         raise store_error(location, exc) from None
-    legacy = app == 0 and version == 0 and schema.LEGACY_TABLES <= tables
-    if not legacy and app != schema.APPLICATION_ID:
+    if app == 0 and version == 0 and schema.LEGACY_TABLES <= tables:
+        version = 1
+    elif app != schema.APPLICATION_ID:
         raise StoreError(f"{path} is not a trainlab results store; it was left unchanged")
-    if not legacy:
+    if version >= schema.SCHEMA_VERSION:
         _check_version(str(path), version, version)  # a newer one is refused
         return version, version, None
-    backup = path.with_name(f"{path.name}.schema1-{time.strftime('%Y%m%d-%H%M%S')}.bak")
+    backup = path.with_name(f"{path.name}.schema{version}-{time.strftime('%Y%m%d-%H%M%S')}.bak")
     src = _sqlite_connect(path, readonly=False)
     try:
         dst = sqlite3.connect(backup)
         src.backup(dst)
         dst.close()
         src.execute("BEGIN IMMEDIATE")
-        wanted = [(table, name) for columns in (schema.LEGACY_OPTIONAL_COLUMNS,
-                  schema.VERSION_2_COLUMNS) for table, names in columns.items() for name in names]
-        for table, name in wanted:
+        for table, name in schema.columns_since(version):
             have = {r[1] for r in src.execute(f"PRAGMA table_info({table})")}
             if name not in have:
                 src.execute(f"ALTER TABLE {table} ADD COLUMN {_sqlite_column(table, name)}")
@@ -341,7 +342,35 @@ def migrate(location: Location) -> tuple[int, int, str | None]:
         raise store_error(location, exc) from None
     finally:
         src.close()
-    return 1, schema.SCHEMA_VERSION, str(backup)
+    return version, schema.SCHEMA_VERSION, str(backup)
+
+
+def _migrate_postgres(location: Location) -> tuple[int, int, None]:
+    from sqlalchemy import select, text, update
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.exc import SQLAlchemyError
+
+    engine = _postgres_engine(location, readonly=False, create=False, check=False)
+    try:
+        with engine.begin() as tx:
+            tx.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": schema.APPLICATION_ID})
+            key = schema.meta.c.key
+            version = int(tx.execute(select(schema.meta.c.value).where(
+                key == "schema_version")).scalar_one())  # fmt: skip
+            if version >= schema.SCHEMA_VERSION:
+                _check_version(str(location), version, version)  # a newer one is refused
+                return version, version, None
+            for table, name in schema.columns_since(version):
+                ddl = schema.column_ddl(schema.metadata.tables[table], name, postgresql.dialect())
+                tx.execute(text(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {ddl}"))
+            tx.execute(update(schema.meta).where(key == "schema_version").values(
+                value=str(schema.SCHEMA_VERSION)))  # fmt: skip
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot upgrade the results store {location}: "
+                         f"{describe_db_error(exc)}") from None  # fmt: skip
+    finally:
+        engine.dispose()
+    return version, schema.SCHEMA_VERSION, None
 
 
 def _sqlite_column(table: str, name: str) -> str:

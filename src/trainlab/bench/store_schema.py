@@ -16,7 +16,9 @@ version is refused until ``trainlab migrate`` upgrades it (explicitly, after a b
 a newer version is refused. Version 1 is the schema of trainlab before stores were versioned
 (recognised by its three tables and no application id); version 2 adds the trial claims
 (``owner``, ``heartbeat``) and the data-parallel process count (``nproc``), and makes the
-version explicit.
+version explicit; version 3 adds what a trial's model costs to run (``model_cost``), why a
+trial was stopped before its budget (``stop_reason``) and a searcher's record of the trial
+(``search``: its rung, population member, parent trial), each a JSON object.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from sqlalchemy import (
 #: ``PRAGMA application_id`` of a trainlab SQLite store: the bytes "TRLB"
 APPLICATION_ID = 0x54524C42
 #: the schema version this trainlab reads and writes
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: the ``trainlab_meta`` value of ``application`` in a PostgreSQL store
 APPLICATION_NAME = "trainlab"
 
@@ -102,6 +104,12 @@ trials = Table(
     Column("heartbeat", Float),
     # data-parallel processes of the trial (version 2; 1 or NULL: one process)
     Column("nproc", Integer),
+    # version 3, each a JSON object: the evaluated model's cost (parameters, non-zero
+    # parameters, FLOPs per example, ...), why the trial stopped before its budget (the
+    # prediction of an early-stopping rule, say), and a searcher's record of the trial
+    Column("model_cost", Text),
+    Column("stop_reason", Text),
+    Column("search", Text),
 )
 Index("trials_by_benchmark", trials.c.benchmark_id, trials.c.status)
 
@@ -134,6 +142,18 @@ LEGACY_OPTIONAL_COLUMNS = {
 }  # fmt: skip
 #: columns version 2 adds to version 1
 VERSION_2_COLUMNS = {"trials": ("owner", "heartbeat", "nproc")}
+#: columns version 3 adds to version 2
+VERSION_3_COLUMNS = {"trials": ("model_cost", "stop_reason", "search")}
+#: what each version adds, in order: migrating from version N adds the entries after N
+ADDED_COLUMNS = {1: LEGACY_OPTIONAL_COLUMNS, 2: VERSION_2_COLUMNS, 3: VERSION_3_COLUMNS}
+
+
+def columns_since(version: int) -> list[tuple[str, str]]:
+    """``(table, column)`` pairs a store of ``version`` may lack (version 1 gained some of its
+    columns one by one, so a version-1 store is checked for all of them)."""
+    first = 1 if version <= 1 else version + 1
+    return [(table, name) for v in range(first, SCHEMA_VERSION + 1)
+            for table, names in ADDED_COLUMNS[v].items() for name in names]  # fmt: skip
 
 
 def column_ddl(table: Table, name: str, dialect) -> str:
