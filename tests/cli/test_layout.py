@@ -13,7 +13,7 @@ PACKAGE = Path(cli.__file__).parent
 
 @pytest.mark.parametrize("name", cli.COMMANDS)
 def test_each_command_is_a_module(name):
-    module = importlib.import_module(f"trainlab.cli.{name}")
+    module = importlib.import_module(f"trainlab.cli.{name.replace('-', '_')}")
     assert module.NAME == name and module.HELP
     assert callable(module.add_arguments) and callable(module.run)
 

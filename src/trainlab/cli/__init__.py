@@ -17,7 +17,7 @@ import sys
 
 #: command modules, in the order of ``trainlab --help``
 COMMANDS = ("list", "run", "show", "bench", "worker", "score", "compare", "report", "export",
-            "targets", "migrate", "demo")
+            "targets", "migrate", "predict-schedule", "demo")
 
 INTERRUPTED = 130
 _interrupt_requested = False
@@ -38,7 +38,7 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"trainlab {release}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name in COMMANDS:
-        module = importlib.import_module(f"trainlab.cli.{name}")
+        module = importlib.import_module(f"trainlab.cli.{name.replace('-', '_')}")
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
         p.set_defaults(func=module.run)

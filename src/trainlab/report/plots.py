@@ -272,3 +272,27 @@ def _save(fig, path: str | Path) -> Path:
     fig.savefig(path, format="png")
     plt.close(fig)
     return path
+
+
+def predicted_schedules(prediction: Any, title: str, path: str | Path) -> Path:
+    """The annealing law's predicted curve of each schedule (lines) over the fitted trials'
+    measured points (dots); ``prediction`` is a ``bench.schedule_prediction.SchedulePrediction``."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.8), dpi=DPI)
+    colour_of = colours(sorted(prediction.curves))
+    for name, curve in sorted(prediction.curves.items()):
+        steps = range(1, len(curve) + 1)
+        start = max(1, len(curve) // 50)  # the law's first steps (tiny S1) are off the chart
+        best = " (best)" if name == prediction.best else ""
+        ax.plot(steps[start:], curve[start:], color=colour_of[name], lw=1.4,
+                label=f"{name}{best}: {curve[-1]:.3f}")  # fmt: skip
+    for trial_id, (steps, values) in prediction.fitted.items():
+        ax.plot(steps, values, "o", ms=2.5, color="black", alpha=0.6, label=f"trial {trial_id}")
+    finals = list(prediction.finals.values())
+    low, high = min(finals), max(max(v[1]) for v in prediction.fitted.values())
+    ax.set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low))
+    ax.set_xlabel("steps")
+    ax.set_ylabel(f"validation {prediction.metric}")
+    ax.set_title(f"{title}: predicted by the annealing law", loc="left", fontsize=10)
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return _save(fig, path)
