@@ -30,13 +30,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainlab.bench import tuning
+from trainlab.bench import asha, tuning
 from trainlab.bench.budgets import trial_spec
 from trainlab.bench.drain import drain
 from trainlab.bench.store import STALE_AFTER, Store
 from trainlab.spec import UNFINISHED, TrainlabError, WorkloadSpec
 from trainlab.workloads.targets import check_source
 
+#: the searchers of ``--search``
+SEARCHERS = ("halton", "asha")
 FINGERPRINT_VERSION = 2  # 2: trial specs (eval period, step hint, target source)
 
 
@@ -70,6 +72,12 @@ class BenchmarkConfig:
     targets: str = "tuned"
     #: data-parallel processes per trial (``bench.distributed``); 1: one process
     nproc: int = 1
+    #: how the hyperparameter points are searched: ``halton`` (every point to the full
+    #: budget) or ``asha`` (``bench.asha``: successive halving over rungs of budgets)
+    search: str = "halton"
+    #: ASHA's reduction factor and number of rungs (``None``: ``asha.default_rungs``)
+    eta: int = 3
+    asha_rungs: int | None = None
 
     def __post_init__(self) -> None:
         if self.ruleset not in tuning.ALL_RULESETS:
@@ -107,6 +115,14 @@ class BenchmarkConfig:
                 raise TrainlabError("--max-runtime applies to time mode: drop --eval-every-steps")
             if not self.max_runtime > 0:
                 raise TrainlabError(f"--max-runtime must be > 0, got {self.max_runtime}")
+        if self.search not in SEARCHERS:
+            raise TrainlabError(f"unknown --search {self.search!r}; choose one of "
+                                f"{', '.join(SEARCHERS)}")  # fmt: skip
+        if self.search == "asha":
+            asha.check_eta(self.eta)
+            if self.ruleset != "external":
+                raise TrainlabError("--search asha searches the external-tuning ruleset's points"
+                                    f"; it has nothing to search under --ruleset {self.ruleset}")
 
     @property
     def step_mode(self) -> bool:
@@ -116,6 +132,9 @@ class BenchmarkConfig:
         out = asdict(self)
         if out["nproc"] == 1:  # benchmarks planned before --nproc keep their keys
             del out["nproc"]
+        if out["search"] == "halton":  # and those planned before --search
+            for name in ("search", "eta", "asha_rungs"):
+                del out[name]
         return out
 
     @classmethod
@@ -237,6 +256,9 @@ def make_plan(config: BenchmarkConfig) -> Plan:
     }
     if config.nproc > 1:
         resolved["nproc"] = config.nproc
+    if config.search != "halton":
+        resolved["search"] = {"searcher": config.search, "eta": config.eta,
+                              "rungs": config.asha_rungs}  # fmt: skip
     key = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[
         :20
     ]
@@ -271,7 +293,10 @@ def make_plan(config: BenchmarkConfig) -> Plan:
                 }
                 plans.append(((t.study, t.trial_index, w_index, a_index), row))
     plans.sort(key=lambda item: item[0])  # study-major: early studies complete first
-    return Plan(config, key, stored, [row for _, row in plans], notes)
+    rows = [row for _, row in plans]
+    if config.search == "asha":
+        rows = asha.plan_rows(rows, config.eta, config.asha_rungs)
+    return Plan(config, key, stored, rows, notes)
 
 
 def _slot(row: dict[str, Any]) -> tuple:
@@ -436,13 +461,19 @@ def run_benchmark(
         ran = 0
 
         def on_done(trial_id: int, outcome: dict[str, Any]) -> None:
+            if trial_id not in rows:  # added while running (an ASHA promotion)
+                rows[trial_id] = store.trial(trial_id)
             if on_trial_done is not None:
                 on_trial_done(rows[trial_id], outcome)
 
         if todo and on_start is not None and not plan_only:
             on_start(store, benchmark_id, rows, finished_before)
         if not plan_only:
-            ran = drain(store, benchmark_id, ex, on_done, on_tick)
+            claim = None
+            if config.search == "asha":
+                def claim() -> int | None:
+                    return store.claim_or_add(benchmark_id, asha.promotion)
+            ran = drain(store, benchmark_id, ex, on_done, on_tick, claim)
         counts = store.status_counts(benchmark_id)
         eval_share = store.eval_share(benchmark_id)
     finally:

@@ -27,11 +27,21 @@ def drain(
     executor: Any,
     on_done: Callable[[int, dict[str, Any]], None],
     on_tick: Callable[[], None] | None = None,
+    claim: Callable[[], int | None] | None = None,
 ) -> int:
     """Run the benchmark's trials until every one is finished: claim and run what can be
     claimed, then wait while other live processes hold the rest. Returns how many trials this
-    process ran."""
+    process ran.
+
+    ``claim`` claims the next trial (default: :meth:`Store.claim_next`); a searcher that adds
+    trials as results come in (ASHA's promotions) passes its own, and the benchmark ends only
+    when every trial is finished and ``claim`` has nothing more."""
     ran = 0
+    claim = claim or (lambda: store.claim_next(benchmark_id))
+    claimed: list[int] = []  # a trial claimed while looking for more work, run first
+
+    def next_trial() -> int | None:
+        return claimed.pop() if claimed else claim()
 
     def done(trial_id: int, outcome: dict[str, Any]) -> None:
         nonlocal ran
@@ -42,10 +52,14 @@ def drain(
     while True:
         store.reap_dead_owners()
         before = ran
-        executor.run(lambda: store.claim_next(benchmark_id), done, on_tick)
+        executor.run(next_trial, done, on_tick)
         left = [r for r in store.trials(benchmark_id=benchmark_id) if r["status"] in UNFINISHED]
         if not left:
-            return ran
+            found = claim()  # the trials just finished may have made new work (a promotion)
+            if found is None:
+                return ran
+            claimed.append(found)
+            continue
         if store.held_by_others(benchmark_id):
             idle = 0
             if on_tick is not None:

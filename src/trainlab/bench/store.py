@@ -53,7 +53,7 @@ STALE_AFTER = 60.0
 #: statuses a claim may take a trial from (besides a ``running`` one gone stale)
 CLAIMABLE = ("pending", "interrupted")
 # JSON cannot hold inf/nan in strict mode; the store writes them as null in float columns
-_JSON_COLUMNS = ("hyperparameters", "test_metrics")
+_JSON_COLUMNS = ("hyperparameters", "test_metrics", "search")
 
 
 def _finite_or_none(x: float | None) -> float | None:
@@ -236,6 +236,8 @@ class Store:
         fields.setdefault("status", "pending")
         fields.setdefault("created", now or time.time())
         fields["hyperparameters"] = json.dumps(fields.get("hyperparameters", {}), sort_keys=True)
+        if isinstance(fields.get("search"), dict):
+            fields["search"] = json.dumps(fields["search"], sort_keys=True)
         unknown = set(fields) - set(T.c.keys())
         if unknown:
             raise ValueError(f"unknown trial fields {sorted(unknown)}")
@@ -290,6 +292,31 @@ class Store:
         query = query.order_by(T.c.id).limit(1).with_for_update(skip_locked=True)
         with self._tx() as conn:
             trial_id = conn.execute(query).scalar()
+            if trial_id is None or not self._take(conn, trial_id, now):
+                return None
+            return int(trial_id)
+
+    def claim_or_add(
+        self, benchmark_id: int, choose: Any
+    ) -> int | None:
+        """Claim the trial a searcher adds, else the next claimable one, in one transaction
+        that no other process's ``claim_or_add`` of the benchmark interleaves with.
+
+        ``choose(rows)`` sees every trial row of the benchmark (decoded) and returns a new row
+        to insert and claim (an ASHA promotion, say) or ``None``."""
+        now = time.time()
+        with self._tx() as conn:
+            if self.location.kind == "postgresql":  # SQLite's BEGIN IMMEDIATE already is one
+                conn.execute(select(func.pg_advisory_xact_lock(benchmark_id)))
+            rows = [self._decode(dict(r)) for r in conn.execute(
+                select(T).where(T.c.benchmark_id == benchmark_id).order_by(T.c.id)).mappings()]
+            added = choose(rows)
+            if added is not None:
+                trial_id = conn.execute(insert(T).values(**self._trial_fields(
+                    {**added, "benchmark_id": benchmark_id}, now)).returning(T.c.id)).scalar_one()
+                return int(trial_id) if self._take(conn, trial_id, now) else None
+            query = select(T.c.id).where(self._claimable(now), T.c.benchmark_id == benchmark_id)
+            trial_id = conn.execute(query.order_by(T.c.id).limit(1)).scalar()
             if trial_id is None or not self._take(conn, trial_id, now):
                 return None
             return int(trial_id)

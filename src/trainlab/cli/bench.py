@@ -21,6 +21,7 @@ PLAN_DEFAULTS: dict[str, Any] = {
     "workloads": None, "algorithms": None, "ruleset": "external", "trials": 5, "studies": 3,
     "seed": 0, "variants": False, "eval_every_steps": None, "max_steps": None,
     "max_runtime": None, "budget_scale": 1.0, "targets": "tuned", "nproc": 1,
+    "search": "halton", "eta": 3, "asha_rungs": None,
 }  # fmt: skip
 
 
@@ -67,6 +68,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="F",
         help="multiply each workload's budget by F (quick looks; default 1)",
     )
+    p.add_argument("--search", choices=("halton", "asha"), default=None,
+                   help="halton (default): every point to the full budget; asha: asynchronous "
+                        "successive halving over rungs of budgets")  # fmt: skip
+    p.add_argument("--eta", type=argtypes.integer(-10**6, 10**6), default=None, metavar="ETA",
+                   help="asha: keep the top 1/ETA of each rung (>= 2; default 3)")  # fmt: skip
+    p.add_argument("--asha-rungs", type=argtypes.positive, default=None, metavar="K",
+                   help="asha: rungs, the bottom one at budget / ETA^(K-1) (default: as many "
+                        "as leave >= 5 evaluations on it)")  # fmt: skip
     p.add_argument("--resume", action="store_true",
                    help="finish the unfinished trials of a stored benchmark, from its stored plan "
                         "(default: the latest)")  # fmt: skip
@@ -94,6 +103,8 @@ def config(args: argparse.Namespace):
         raise TrainlabError("--max-steps applies to step mode: add --eval-every-steps N|auto")
     if o["max_runtime"] is not None and o["eval_every_steps"] is not None:
         raise TrainlabError("--max-runtime applies to time mode: drop --eval-every-steps")
+    if o["search"] != "asha" and (args.eta is not None or args.asha_rungs is not None):
+        raise TrainlabError("--eta and --asha-rungs apply to --search asha")
     if args.trials is not None and o["ruleset"] == "self":
         raise TrainlabError("--trials applies to the external ruleset (self runs defaults)")
     return BenchmarkConfig(
@@ -101,7 +112,8 @@ def config(args: argparse.Namespace):
         ruleset=o["ruleset"], n_trials=o["trials"], n_studies=o["studies"], seed=o["seed"],
         eval_every_steps=o["eval_every_steps"], max_steps=o["max_steps"],
         max_runtime=o["max_runtime"], budget_scale=o["budget_scale"], variants=o["variants"],
-        targets=o["targets"], nproc=o["nproc"],
+        targets=o["targets"], nproc=o["nproc"], search=o["search"], eta=o["eta"],
+        asha_rungs=o["asha_rungs"],
     )  # fmt: skip
 
 
