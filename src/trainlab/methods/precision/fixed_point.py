@@ -38,7 +38,9 @@ def check_format(wl: int, fl: int) -> None:
     """Raise :class:`PrecisionError` unless ``wl`` is an integer in ``[2, 32]`` and ``fl`` an
     integer in ``[-32, 64]``: one bit is the sign, so a word of 1 bit holds only 0 and -1."""
     if not isinstance(wl, int) or isinstance(wl, bool) or not 2 <= wl <= MAX_WORD_LENGTH:
-        raise PrecisionError(f"word length must be an integer in [2, {MAX_WORD_LENGTH}], got {wl!r}")
+        raise PrecisionError(
+            f"word length must be an integer in [2, {MAX_WORD_LENGTH}], got {wl!r}"
+        )
     if not isinstance(fl, int) or isinstance(fl, bool) or not -32 <= fl <= 64:
         raise PrecisionError(f"fraction length must be an integer in [-32, 64], got {fl!r}")
 

@@ -114,7 +114,8 @@ def adapt_lookback(
     ``momentum``."""
     new = max_lookback if diversity <= 0 else math.ceil(max_lookback / diversity)
     new = min(max(new, min_lookback), max_lookback)
-    return math.ceil(momentum * new + (1.0 - momentum) * lookback)
+    # ceil, with float rounding (0.33 x 25 + 0.67 x 25 = 24.999...) forgiven
+    return math.ceil(momentum * new + (1.0 - momentum) * lookback - 1e-9)
 
 
 def adapt_resolution(
