@@ -66,6 +66,11 @@ def test_a_layer_switches_when_its_window_is_full_and_the_history_records_it():
     (event,) = adapt.switches
     assert (event.before, event.after, event.diversity, event.numel) == ((12, 6), (8, 4), 1.0, 16)
     assert adapt.formats[""].window_count == 0
+    for _ in (3, 4):  # the next window decides the same format: a switch, no new history
+        layer.weight.grad = torch.ones(4, 4)
+        adapt.step()
+    assert len(adapt.switches) == 2 and adapt.switches[1].after == (8, 4)
+    assert adapt.bit_history == [(0, {"": (12, 6)}), (2, {"": (8, 4)})]
 
 
 def test_bad_settings_are_errors_before_training():

@@ -134,7 +134,7 @@ ADAPT_SPACE = SearchSpace(
 @dataclass(kw_only=True)
 class AdaPTState(TrainState):
     adapt: AdaPT
-    #: ``[(step, {layer: (wl, fl)})]``: the start and every step at which a layer switched (the
+    #: ``[(step, {layer: (wl, fl)})]``: the start and every step at which a format changed (the
     #: same list as ``adapt.bit_history``; the report plots it)
     bit_history: list[tuple[int, dict[str, tuple[int, int]]]]
 

@@ -138,7 +138,7 @@ class AdaPT:
     setting) raises :class:`PrecisionError`, a ``TrainlabError``.
 
     Attributes: ``formats`` (``{layer: LayerFormat}``), ``bit_history`` (``[(step, {layer:
-    (wl, fl)})]``: the start and every step at which a layer switched), ``switches`` (every
+    (wl, fl)})]``: the start and every step at which a format changed), ``switches`` (every
     :class:`Switch`), ``steps`` (updates so far).
     """
 
@@ -307,7 +307,9 @@ class AdaPT:
                 switched.append(self._switch(n, diversity))
         if switched:
             self.switches.extend(switched)
-            self.bit_history.append((self.steps, self.snapshot()))
+            formats = self.snapshot()
+            if formats != self.bit_history[-1][1]:  # a switch may keep a layer's format
+                self.bit_history.append((self.steps, formats))
         return switched
 
     def _switch(self, name: str, diversity: float) -> Switch:
