@@ -136,3 +136,17 @@ def test_all_32_bit_is_no_speedup():
 def test_speedup_rejects_a_history_that_does_not_start_at_zero():
     with pytest.raises(ValueError, match="step 0"):
         modelled_speedup({"a": 1}, {"a": 1}, [(3, {"a": (8, 4)})], 10)
+
+
+def test_a_tied_weight_is_quantized_once_and_its_master_restored():
+    emb, head = nn.Embedding(5, 4), nn.Linear(4, 5, bias=False)
+    head.weight = emb.weight  # tied, as in a GPT
+    model = nn.Sequential(nn.Linear(4, 4), head)
+    before = head.weight.detach().clone()
+    adapt = AdaPT(model, wl_start=6, fl_start=2)
+    with adapt.quantized():
+        assert torch.equal(emb.weight, fixed_point_quantize(before, 6, 2))
+        model(torch.randn(3, 4)).sum().backward()
+    assert torch.equal(emb.weight, before)
+    adapt.step()
+    assert head.weight.grad.abs().unique().numel() <= 32

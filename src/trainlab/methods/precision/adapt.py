@@ -31,8 +31,9 @@ Choices the paper leaves open (or that differ from the authors' code), as made h
   activations round to nearest (the authors round stochastically; the float32 master copy
   already keeps small updates, so the weights need no unbiased rounding).
 * **Start** at ``(wl_start, fl_start) = (8, 4)``, the authors' value. Biases share their
-  layer's format; normalization layers, embeddings, attention products and everything outside
-  the quantized layers stay float32.
+  layer's format; a weight tied to another layer's (a GPT's embedding and head) is stored in
+  the format of the first layer that holds it. Normalization layers, embeddings, attention
+  products and everything else outside the quantized layers stay float32.
 * **Information loss** is a KL divergence at most ``kl_tolerance`` (not exactly 0: any
   rounding moves some weights across a bin edge) with half-element smoothing of empty bins.
 * Not implemented: the authors' sparsifying L1 term and bit-width penalty in the loss, and
@@ -231,10 +232,13 @@ class AdaPT:
         them back. A no-op when already quantized."""
         if self._saved is not None:
             return
-        saved = _Saved()
+        saved, seen = _Saved(), set()
         with torch.no_grad():
             for name, f in self.formats.items():
                 for p in self._params(name):
+                    if id(p) in seen:  # a tied weight: quantized once, by its first layer
+                        continue
+                    seen.add(id(p))
                     saved.tensors.append((p, p.data))
                     p.data = fixed_point_quantize(p.data, f.wl, f.fl)
         self._saved = saved
@@ -275,17 +279,16 @@ class AdaPT:
         if not names:
             return []
         if self.quantize_gradients:
-            grads = [p.grad for n in names for p in self._params(n) if p.grad is not None]
-            peaks = torch.stack([g.abs().max() for g in grads]).tolist()
-            i = 0
+            owned, seen = [], set()  # (word length, parameter), a tied weight once
             for n in names:
-                wl = self.formats[n].wl
                 for p in self._params(n):
-                    if p.grad is None:
-                        continue
-                    fl = _fraction_for_peak(peaks[i], wl)
-                    p.grad.copy_(fixed_point_quantize(p.grad, wl, fl, rounding="stochastic"))
-                    i += 1
+                    if p.grad is not None and id(p) not in seen:
+                        seen.add(id(p))
+                        owned.append((self.formats[n].wl, p))
+            peaks = torch.stack([p.grad.abs().max() for _, p in owned]).tolist()
+            for (wl, p), peak in zip(owned, peaks, strict=True):
+                fl = _fraction_for_peak(peak, wl)
+                p.grad.copy_(fixed_point_quantize(p.grad, wl, fl, rounding="stochastic"))
         norms = []
         for n in names:
             g = self._params(n)[0].grad
