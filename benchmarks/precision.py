@@ -12,12 +12,13 @@ can be slower than fp32.
 
 Part 2 (``adapt``): ``adapt`` (NAdamW + cosine in AdaPT's per-layer fixed point) and ``nadamw``
 on ``digits_cnn`` in step mode (evaluation every 20 updates, up to ``--max-steps``), per seed:
-steps to the class target, the mean word length when the target was reached and at the end,
-the per-layer word-length trajectory, and the speedups AdaPT's analytical model gives for the
-run (training up to the target, inference at the final formats) next to the paper's
-(1.27x training, 2.33x inference on its CNNs). The model describes fixed-point hardware; the
-emulation here is slower than float32 on this CPU: the step-time ratio adapt / nadamw
-(interleaved as in part 1) says by how much.
+steps to the class target, the mean word length when the target was reached (and averaged
+over the updates), the per-layer word-length trajectory, and the speedups AdaPT's analytical
+model gives for the run (training per update up to the target, inference at the final formats)
+next to the paper's (1.27x training, 2.33x inference on its CNNs), and the modelled training
+speedup at equal result (per-update speedup x nadamw's updates to the target / adapt's).
+The model describes fixed-point hardware; the emulation here is slower than float32 on this
+CPU: the step-time ratio adapt / nadamw (interleaved as in part 1) says by how much.
 
     python benchmarks/precision.py [--part bf16|adapt|all] [--reps 9] [--steps 10] [--seeds 3]
 """
@@ -127,6 +128,14 @@ def adapt_run(workload, name: str, seed: int, max_steps: int, every: int):
     return reached, arm, seconds / arm.step
 
 
+def _iso_target(speedup: float, base_steps: int | None, steps: int | None) -> str:
+    """The modelled speedup at equal result: per-update speedup x nadamw's updates to the
+    target / adapt's (adapt may need more updates)."""
+    if base_steps is None or steps is None:
+        return "n/a (a run missed)"
+    return f"{speedup * base_steps / steps:.2f}x"
+
+
 def adapt_table(args) -> None:
     workload = get_workload("digits_cnn")
     print(f"\nAdaPT on digits_cnn, class target {workload.target.describe()}, step mode: "
@@ -134,8 +143,8 @@ def adapt_table(args) -> None:
     print("| seed | nadamw steps | adapt steps | mean wl at target (averaged over the updates) | "
           f"modelled training speedup (paper {PAPER_TRAINING_SPEEDUP}x) | "
           f"modelled inference speedup (paper {PAPER_INFERENCE_SPEEDUP}x) "
-          "| model size |")
-    print("|---|---|---|---|---|---|---|")
+          "| model size | modelled time to target, nadamw / adapt |")
+    print("|---|---|---|---|---|---|---|---|")
     trajectories = []
     for seed in range(args.seeds):
         base_steps, _, _ = adapt_run(workload, "nadamw", seed, args.max_steps, args.every)
@@ -148,8 +157,8 @@ def adapt_table(args) -> None:
                                arm.step, adapt.switches)  # fmt: skip
         print(f"| {seed} | {base_steps or 'missed'} | {steps or 'missed'} | "
               f"{est.final_mean_word_length:.1f} ({est.mean_word_length_over_training:.1f}) | "
-              f"{est.training:.2f}x | {est.inference:.2f}x | {est.model_size:.2f} of fp32 |",
-              flush=True)  # fmt: skip
+              f"{est.training:.2f}x | {est.inference:.2f}x | {est.model_size:.2f} of fp32 | "
+              f"{_iso_target(est.training, base_steps, steps)} |", flush=True)  # fmt: skip
         trajectories.append((seed, adapt.bit_history))
     arms = {"fp32": Arm(workload, "nadamw"), "adapt": Arm(workload, "adapt")}
     for arm in arms.values():

@@ -16,6 +16,15 @@ from trainlab.spec import Target
 from trainlab.workloads.base import ClassificationWorkload, Splits, seeded_model
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: one thread is fastest, and spares a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 class Blobs(ClassificationWorkload):
     """Two Gaussian classes in 5-D; a BatchNorm MLP."""
 
@@ -115,7 +124,6 @@ def test_the_device_picks_cpu_or_cuda_autocast():
 
 @pytest.mark.slow
 def test_nadamw_bf16_reaches_the_class_target_in_step_mode():
-    torch.set_num_threads(1)
     result = run_trial(get_workload("mnist1d_mlp"), get_algorithm("nadamw+bf16"), {}, seed=0,
                        eval_every_steps=50, max_steps=2000, count_flops=False)  # fmt: skip
     assert result.status == "reached", result.best_metric
@@ -159,7 +167,6 @@ def test_a_bit_width_below_2_is_refused_before_training(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_adapt_reaches_the_digits_class_target_with_a_mean_word_length_below_16():
-    torch.set_num_threads(1)
     workload = get_workload("digits_cnn")
     torch.manual_seed(0)
     algo, state, batches = _start("adapt", workload)
