@@ -21,6 +21,7 @@ from trainlab.spec import Algorithm, TrainlabError, Workload
 _WORKLOADS: dict[str, Callable[..., Workload]] = {}
 _ALGORITHMS: dict[str, Callable[[], Algorithm]] = {}
 _RESOLVERS: list[Callable[[str], Algorithm | None]] = []
+_SUFFIXES: dict[str, Callable[[Algorithm], Algorithm]] = {}
 _loaded = False
 
 
@@ -52,6 +53,12 @@ def register_resolver(resolver: Callable[[str], Algorithm | None]) -> None:
     """Add a function that builds an algorithm from a name the table lacks, or returns None."""
     if resolver not in _RESOLVERS:
         _RESOLVERS.append(resolver)
+
+
+def register_suffix(suffix: str, wrap: Callable[[Algorithm], Algorithm]) -> None:
+    """Make ``NAME+suffix`` resolve to ``wrap(get_algorithm(NAME))`` for any algorithm name,
+    composed ones included (``lion+rex+bf16``)."""
+    _SUFFIXES[suffix] = wrap
 
 
 def _import_package_modules(package: str) -> None:
@@ -101,6 +108,9 @@ def get_algorithm(name: str) -> Algorithm:
     load_all()
     if name in _ALGORITHMS:
         return _ALGORITHMS[name]()
+    base, plus, suffix = name.rpartition("+")
+    if plus and suffix in _SUFFIXES:  # a wrapper around any algorithm, e.g. ``swa+bf16``
+        return _SUFFIXES[suffix](get_algorithm(base))
     for resolve in _RESOLVERS:
         algorithm = resolve(name)
         if algorithm is not None:
