@@ -26,11 +26,14 @@ PACKAGES = ("algoperf", "algorithmic_efficiency")
 
 
 def installed(package: str) -> bool:
-    """Whether the real ``package`` can be imported (without importing it)."""
+    """Whether the real ``package`` can be imported (without importing it). A bare directory
+    of that name on ``sys.path`` (a namespace package, e.g. a ``tests/algoperf`` folder) is
+    not it: the real packages have an ``__init__.py``."""
     try:
-        return importlib.util.find_spec(package) is not None
+        found = importlib.util.find_spec(package)
     except (ImportError, ValueError):
         return False
+    return found is not None and found.origin not in (None, "namespace")
 
 
 def spec_module() -> Any:
