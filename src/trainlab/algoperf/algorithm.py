@@ -21,6 +21,8 @@ but the batch size on the clock, as there:
   and ``train_state``) when it defines one, then the returned params are evaluated.
 * each untimed evaluation is appended to ``eval_results`` as ``(global_step, metrics)``, with
   ``accumulated_submission_time`` (timed seconds), as AlgoPerf's runner appends it.
+* the learning rate logged with each evaluation is that of the first torch optimizer found in
+  ``optimizer_state`` (itself, or a value of its dict).
 
 ``hyperparameters`` is a namedtuple of the trial's point (attribute access; ``hasattr`` is
 False for names the space lacks), or ``None`` when the space is empty (self-tuning). ``rng`` is
@@ -177,6 +179,7 @@ class SubmissionAlgorithm(Algorithm):
         state.optimizer_state = module.init_optimizer_state(
             adapter, model, None, hyper, _rng(seed, 0, _INIT)
         )
+        state.optimizer = _find_optimizer(state.optimizer_state)
         return state
 
     def select_data(self, state: SubmissionState, stream: Iterator[Any]) -> Iterator[Any]:
@@ -244,6 +247,18 @@ class SubmissionAlgorithm(Algorithm):
         out = super().describe()
         out["path"] = str(self.path)
         return out
+
+
+def _find_optimizer(optimizer_state: Any) -> torch.optim.Optimizer | None:
+    """The torch optimizer in a submission's state (itself, or a value of its dict, as in
+    AlgoPerf's baselines), so that the runner can log its learning rate; else None."""
+    if isinstance(optimizer_state, torch.optim.Optimizer):
+        return optimizer_state
+    if isinstance(optimizer_state, dict):
+        for value in optimizer_state.values():
+            if isinstance(value, torch.optim.Optimizer):
+                return value
+    return None
 
 
 def _last_loss(state: SubmissionState) -> Tensor:
