@@ -120,3 +120,18 @@ def test_bad_files_are_one_line_errors(file, message):
     with pytest.raises(SubmissionError, match=message) as info:
         get_algorithm(f"algoperf:{HERE / file}")
     assert "\n" not in str(info.value)
+
+
+def test_the_runner_hands_every_evaluation_back():
+    seen = []
+
+    class Watching(type(get_algorithm("nadamw"))):
+        def observe_evaluation(self, state, record):
+            seen.append((record.step, set(record.metrics)))
+
+    builtin = get_algorithm("nadamw")
+    algo = Watching(builtin.optimizer_part, builtin.schedule_part, name="watching")
+    result = run_trial(get_workload("digits_cnn"), algo, {}, 0, eval_every_steps=4, max_steps=8,
+                       **FAST)  # fmt: skip
+    assert [s for s, _ in seen] == [e.step for e in result.evals] == [4, 8]
+    assert seen[0][1] == set(result.evals[0].metrics)
