@@ -135,3 +135,68 @@ def test_the_runner_hands_every_evaluation_back():
                        **FAST)  # fmt: skip
     assert [s for s, _ in seen] == [e.step for e in result.evals] == [4, 8]
     assert seen[0][1] == set(result.evals[0].metrics)
+
+
+COMPLETE = '''
+import torch
+from algoperf import spec
+
+
+def get_batch_size(workload_name):
+    return 16
+
+
+def init_optimizer_state(workload, model_params, model_state, hyperparameters, rng):
+    return {"optimizer": torch.optim.SGD(model_params.parameters(), lr=0.1)}
+
+
+def update_params(workload, current_param_container, current_params_types, model_state,
+                  hyperparameters, batch, loss_type, optimizer_state, eval_results,
+                  global_step, rng, train_state):
+    assert train_state["training_complete"] is False
+    if global_step == 2:
+        raise spec.TrainingCompleteError
+    model = current_param_container
+    optimizer_state["optimizer"].zero_grad()
+    logits, model_state = workload.model_fn(model, batch, model_state,
+                                            spec.ForwardPassMode.TRAIN, rng, True)
+    out = workload.loss_fn(batch["targets"], logits)
+    (out["summed"] / out["n_valid_examples"]).backward()
+    optimizer_state["optimizer"].step()
+    return optimizer_state, model, model_state
+
+
+def data_selection(workload, input_queue, optimizer_state, current_param_container,
+                   model_state, hyperparameters, global_step, rng):
+    return next(input_queue)
+'''
+
+
+def test_training_complete_error_ends_training(tmp_path):
+    path = tmp_path / "complete.py"
+    path.write_text(COMPLETE)
+    algo = SubmissionAlgorithm(path, f"algoperf:{path}")
+    workload = get_workload("digits_cnn")
+    model = workload.init_model(0)
+    state = algo.init(workload, model, {}, 0)
+    assert accepts(algo.module.update_params, "train_state")
+    batches = algo.select_data(state, workload.batches(16, 0))
+    for step in range(2):
+        algo.update(state, next(batches), step)
+    frozen = [p.detach().clone() for p in model.parameters()]
+    for step in range(2, 5):  # step 2 raises; later steps do nothing
+        algo.update(state, next(batches), step)
+    assert state.train_state["training_complete"]
+    assert all(torch.equal(a, b) for a, b in zip(frozen, model.parameters(), strict=True))
+
+
+def test_run_options_attach_the_space_to_the_name(tmp_path):
+    from trainlab.cli.run import submission_name
+
+    space = tmp_path / "space.json"
+    space.write_text('{"learning_rate": {"min": 0.001, "max": 0.1, "scaling": "log"}}')
+    name = submission_name(f"algoperf:{HERE / 'raises_above.py'}", None, space)
+    algo = get_algorithm(name)
+    assert algo.name == name and algo.search_space.validate({}) == {
+        "learning_rate": pytest.approx(0.01)}  # the range's geometric midpoint
+    assert submission_name("adamw", None, None) == "adamw"
