@@ -7,6 +7,8 @@ stored plan, so it takes no plan option: giving one is an error rather than a si
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 from typing import Any
 
 from trainlab.cli import argtypes, common
@@ -125,6 +127,27 @@ def with_search_space(algorithms: list[str], space) -> list[str]:
             for a in algorithms]  # fmt: skip
 
 
+@contextlib.contextmanager
+def one_line_warnings():
+    """Show an AlgoPerf submission's warnings (an unknown workload name) as one
+    ``trainlab: warning:`` line each, as the command's own notes; others as Python does."""
+    import warnings
+
+    from trainlab.algoperf.algorithm import SubmissionWarning
+
+    with warnings.catch_warnings():
+        default = warnings.showwarning
+
+        def show(message, category, *args, **kwargs):
+            if issubclass(category, SubmissionWarning):
+                print(f"trainlab: warning: {message}", file=sys.stderr)
+            else:
+                default(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield
+
+
 def check(args: argparse.Namespace):
     """The configuration to plan, or ``None`` to resume a stored benchmark (which exists)."""
     resume = args.resume or args.benchmark is not None
@@ -162,11 +185,13 @@ def run(args: argparse.Namespace) -> int:
         "on_start": display.start, "on_tick": display.tick, "on_trial_done": display.done
     }  # fmt: skip
     try:
-        done = run_benchmark(
-            plan, args.store, jobs=args.jobs, threads=args.threads, executor=args.executor,
-            benchmark_id=args.benchmark, on_note=lambda s: render.plain(err, s),
-            plan_only=args.plan_only, stale_after=args.stale_after, **hooks,
-        )  # fmt: skip
+        with one_line_warnings():
+            done = run_benchmark(
+                plan, args.store, jobs=args.jobs, threads=args.threads,
+                executor=args.executor, benchmark_id=args.benchmark,
+                on_note=lambda s: render.plain(err, s),
+                plan_only=args.plan_only, stale_after=args.stale_after, **hooks,
+            )  # fmt: skip
     except KeyboardInterrupt:
         if display is not None:
             display.stop(keep=False)  # leave nothing behind but the one line
