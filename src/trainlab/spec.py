@@ -411,6 +411,11 @@ class Algorithm(ABC):
         """The model to evaluate (e.g. EMA weights swapped in). Timed."""
         return state.model
 
+    def observe_evaluation(self, state: Any, record: EvalRecord) -> None:
+        """Untimed: the runner hands back each evaluation (AlgoPerf submissions read theirs
+        in ``eval_results``). The default ignores it."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,

@@ -336,6 +336,7 @@ def run_trial(
                 last_eval_at = timed
                 last_eval = EvalRecord(step, timed, metrics, float(loss), _lr_of(state))
                 result.evals.append(last_eval)
+                algorithm.observe_evaluation(state, last_eval)
                 if store is not None:
                     store.add_evaluation(trial_id, last_eval)
                 value = metrics.get(target.metric, math.nan)

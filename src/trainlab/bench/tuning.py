@@ -11,6 +11,8 @@
   defaults (``search_space.validate({})``), once per study, each study with its own seed, and
   the budget is :data:`SELF_TUNING_BUDGET` times the workload's (``max_runtime`` in time mode,
   the step budget in step mode).
+* **A fixed list of points** (AlgoPerf's list-form search space, an algorithm with
+  ``fixed_points``): under ``external`` trial ``i`` of every study runs point ``i``, in order.
 * **Fixed** (``"fixed"``, used by target setting): given hyperparameters, once per study.
 
 Every planned trial gets its own training seed, a pure function of the benchmark seed, the
@@ -106,6 +108,22 @@ def external_tuning_holding(
     ]
 
 
+def fixed_points_tuning(
+    points: list[dict[str, Any]], n_trials: int, n_studies: int, seed: int
+) -> list[TrialPlan]:
+    """Trial ``i`` of each study runs ``points[i]`` (AlgoPerf's list-form search space), each
+    (study, trial) with its own seed; more trials than points is an error."""
+    _check_counts(n_trials, n_studies)
+    if n_trials > len(points):
+        raise TrainlabError(f"--trials {n_trials}: the search space lists only {len(points)} "
+                            "point(s)")  # fmt: skip
+    return [
+        TrialPlan(s, i, dict(points[i]), trial_seed(seed, s, i, n_trials))
+        for s in range(n_studies)
+        for i in range(n_trials)
+    ]
+
+
 def self_tuning(space: SearchSpace, n_studies: int, seed: int) -> list[TrialPlan]:
     """The defaults, once per study, each study with its own training seed."""
     _check_counts(1, n_studies)
@@ -135,6 +153,11 @@ def plan_algorithm(
     ``hyperparameters`` are the point of the ``fixed`` ruleset; under ``external`` they are held
     fixed and the Halton points cover the rest of the space (target setting holds the batch size
     at the workload's hint, as AlgoPerf's target-setting runs did)."""
+    points = getattr(algorithm, "fixed_points", None)
+    if ruleset == "external" and points:
+        if hyperparameters:
+            raise TrainlabError(f"{algorithm.name}: a list of fixed points holds no other value")
+        return fixed_points_tuning(points, n_trials, n_studies, seed)
     if ruleset == "external":
         return external_tuning_holding(algorithm.search_space, hyperparameters or {}, n_trials,
                                        n_studies, seed)  # fmt: skip

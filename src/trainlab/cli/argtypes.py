@@ -218,14 +218,41 @@ def workload_name(text: str) -> str:
 
 
 def algorithm_name(text: str) -> str:
-    """A registered algorithm or an OPTIMIZER+SCHEDULE composition."""
+    """A registered algorithm, an OPTIMIZER+SCHEDULE composition, or ``algoperf:PATH`` (a
+    submission file, returned with its path made absolute: the name workers resolve)."""
     from trainlab.registry import get_algorithm
 
     try:
-        get_algorithm(text.strip())
+        algorithm = get_algorithm(text.strip())
     except TrainlabError as exc:
         raise BadValue(str(exc)) from None
-    return text.strip()
+    return algorithm.name if text.strip().startswith("algoperf:") else text.strip()
+
+
+def _space_file(option: str, read: Callable[[Path], Any]) -> Callable[[str], Path]:
+    def parse(text: str) -> Path:
+        path = readable_file(text)
+        try:
+            return read(path).path
+        except TrainlabError as exc:
+            raise BadValue(str(exc).removeprefix(f"{option} ")) from None
+
+    return parse
+
+
+def search_space_file(text: str) -> Path:
+    """An AlgoPerf search-space JSON file (dict of ranges/feasible points, or a list of
+    points), read and checked; returned absolute."""
+    from trainlab.algoperf.search_space import read_search_space
+
+    return _space_file("--tuning-search-space", read_search_space)(text)
+
+
+def hparams_file(text: str) -> Path:
+    """A JSON file of one hyperparameter point ``{name: value}``; returned absolute."""
+    from trainlab.algoperf.search_space import read_hparams
+
+    return _space_file("--hparams", read_hparams)(text)
 
 
 def name_list(item: Callable[[str], str]) -> Callable[[str], list[str]]:

@@ -7,6 +7,8 @@ stored plan, so it takes no plan option: giving one is an error rather than a si
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 from typing import Any
 
 from trainlab.cli import argtypes, common
@@ -21,7 +23,7 @@ PLAN_DEFAULTS: dict[str, Any] = {
     "workloads": None, "algorithms": None, "ruleset": "external", "trials": 5, "studies": 3,
     "seed": 0, "variants": False, "eval_every_steps": None, "max_steps": None,
     "max_runtime": None, "budget_scale": 1.0, "targets": "tuned", "nproc": 1,
-    "search": "halton", "eta": 3, "asha_rungs": None,
+    "search": "halton", "eta": 3, "asha_rungs": None, "tuning_search_space": None,
 }  # fmt: skip
 
 
@@ -34,6 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ruleset", choices=("external", "self"), default=None,
                    help="external (default): tune N Halton points per study; "
                         "self: defaults, budget x1.5")  # fmt: skip
+    p.add_argument("--tuning-search-space", type=argtypes.search_space_file, default=None,
+                   metavar="FILE", help="the AlgoPerf search space (JSON) of the algoperf:PATH "
+                   "submissions; a list of points runs point i as trial i")  # fmt: skip
     p.add_argument("--trials", type=argtypes.counts, default=None, metavar="N",
                    help="trials per study (external; default 5)")  # fmt: skip
     p.add_argument("--studies", type=argtypes.counts, default=None, metavar="S",
@@ -107,14 +112,51 @@ def config(args: argparse.Namespace):
         raise TrainlabError("--eta and --asha-rungs apply to --search asha")
     if args.trials is not None and o["ruleset"] == "self":
         raise TrainlabError("--trials applies to the external ruleset (self runs defaults)")
+    algorithms = argtypes.joined(o["algorithms"])
+    if o["tuning_search_space"] is not None:
+        algorithms = with_search_space(algorithms, o["tuning_search_space"])
     return BenchmarkConfig(
-        workloads=argtypes.joined(o["workloads"]), algorithms=argtypes.joined(o["algorithms"]),
+        workloads=argtypes.joined(o["workloads"]), algorithms=algorithms,
         ruleset=o["ruleset"], n_trials=o["trials"], n_studies=o["studies"], seed=o["seed"],
         eval_every_steps=o["eval_every_steps"], max_steps=o["max_steps"],
         max_runtime=o["max_runtime"], budget_scale=o["budget_scale"], variants=o["variants"],
         targets=o["targets"], nproc=o["nproc"], search=o["search"], eta=o["eta"],
         asha_rungs=o["asha_rungs"],
     )  # fmt: skip
+
+
+def with_search_space(algorithms: list[str], space) -> list[str]:
+    """The AlgoPerf submissions among ``algorithms`` carrying ``--tuning-search-space``: the
+    space becomes part of each name, so it is in the benchmark's options and fingerprint, and
+    ``--resume`` and workers read it again."""
+    from trainlab.algoperf import names
+
+    if not any(names.is_submission(a) for a in algorithms):
+        raise TrainlabError("--tuning-search-space applies to AlgoPerf submissions "
+                            "(-a algoperf:PATH)")  # fmt: skip
+    return [names.with_file(a, "space", space) if names.is_submission(a) else a
+            for a in algorithms]  # fmt: skip
+
+
+@contextlib.contextmanager
+def one_line_warnings():
+    """Show an AlgoPerf submission's warnings (an unknown workload name) as one
+    ``trainlab: warning:`` line each, as the command's own notes; others as Python does."""
+    import warnings
+
+    from trainlab.algoperf.algorithm import SubmissionWarning
+
+    with warnings.catch_warnings():
+        default = warnings.showwarning
+
+        def show(message, category, *args, **kwargs):
+            if issubclass(category, SubmissionWarning):
+                print(f"trainlab: warning: {message}", file=sys.stderr)
+            else:
+                default(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield
 
 
 def check(args: argparse.Namespace):
@@ -154,11 +196,13 @@ def run(args: argparse.Namespace) -> int:
         "on_start": display.start, "on_tick": display.tick, "on_trial_done": display.done
     }  # fmt: skip
     try:
-        done = run_benchmark(
-            plan, args.store, jobs=args.jobs, threads=args.threads, executor=args.executor,
-            benchmark_id=args.benchmark, on_note=lambda s: render.plain(err, s),
-            plan_only=args.plan_only, stale_after=args.stale_after, **hooks,
-        )  # fmt: skip
+        with one_line_warnings():
+            done = run_benchmark(
+                plan, args.store, jobs=args.jobs, threads=args.threads,
+                executor=args.executor, benchmark_id=args.benchmark,
+                on_note=lambda s: render.plain(err, s),
+                plan_only=args.plan_only, stale_after=args.stale_after, **hooks,
+            )  # fmt: skip
     except KeyboardInterrupt:
         if display is not None:
             display.stop(keep=False)  # leave nothing behind but the one line

@@ -21,6 +21,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="algorithm name or OPTIMIZER+SCHEDULE")  # fmt: skip
     p.add_argument("--set", action="append", default=[], type=argtypes.assignment,
                    metavar="NAME=VALUE", help="hyperparameter (repeatable)")  # fmt: skip
+    p.add_argument("--hparams", type=argtypes.hparams_file, default=None, metavar="FILE",
+                   help="algoperf:PATH submissions: one hyperparameter point, JSON "
+                   "{name: value}")  # fmt: skip
+    p.add_argument("--tuning-search-space", type=argtypes.search_space_file, default=None,
+                   metavar="FILE", help="algoperf:PATH submissions: an AlgoPerf search space; "
+                   "runs its default point (ranges' midpoints, first feasible/listed point), "
+                   "--set overrides")  # fmt: skip
     p.add_argument("--seed", type=argtypes.seed, default=0, help="0..2**31-1")
     p.add_argument(
         "--variant", type=argtypes.word, default=None, help="held-out variant of the workload"
@@ -60,6 +67,7 @@ def check(args: argparse.Namespace):
         raise TrainlabError("--variant: the workload already names a variant (name:variant)")
     if args.text_file is not None and args.workload.split(":")[0] != "charlm_gpt":
         raise TrainlabError("--text-file applies to the charlm_gpt workload only")
+    args.algorithm = submission_name(args.algorithm, args.hparams, args.tuning_search_space)
     device = common.setup_torch(args.threads, args.device)
     algorithm = get_algorithm(args.algorithm)
     names = [name for name, _ in args.set]
@@ -82,7 +90,13 @@ def check(args: argparse.Namespace):
         workload = get_workload(args.workload, args.variant, **options)
     except TrainlabError as exc:
         raise TrainlabError(f"--variant: {exc}" if args.variant else str(exc)) from None
-    algorithm.check_workload(workload)
+    from trainlab.algoperf.algorithm import SubmissionWarning
+
+    with warnings.catch_warnings(record=True) as caught:  # one line each, as trainlab's own
+        warnings.simplefilter("always", SubmissionWarning)
+        algorithm.check_workload(workload)
+    for w in caught:
+        print(f"trainlab: warning: {w.message}", file=sys.stderr)
     targets = args.targets
     if args.text_file is not None and targets == "tuned":
         # no target was ever set on the user's text: the class bar is a quick look, said so
@@ -97,6 +111,24 @@ def check(args: argparse.Namespace):
 
         check_nproc(args.nproc, algorithm.batch_size(workload, hp), device)
     return workload, algorithm, hp, spec
+
+
+def submission_name(name: str, hparams, space) -> str:
+    """``name`` with ``--hparams`` or ``--tuning-search-space`` attached (AlgoPerf submissions
+    only; not both)."""
+    from trainlab.algoperf import names
+
+    if hparams is None and space is None:
+        return name
+    if hparams is not None and space is not None:
+        raise TrainlabError("--hparams and --tuning-search-space: give one of them")
+    option = "--hparams" if hparams is not None else "--tuning-search-space"
+    if not names.is_submission(name):
+        raise TrainlabError(f"{option} applies to AlgoPerf submissions (-a algoperf:PATH), not "
+                            f"{name}")  # fmt: skip
+    if hparams is not None:
+        return names.with_file(name, "hparams", hparams)
+    return names.with_file(name, "space", space)
 
 
 def miss_hint(result) -> str:
