@@ -177,3 +177,55 @@ def headline(cost: dict[str, Any] | None) -> dict[str, float | None]:
     out["mflops"] = None if flops is None else flops / 1e6
     out["speedup"] = (cost.get("compact") or {}).get("inference_speedup")
     return out
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def cost_table(trials: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per algorithm and workload (``name`` or ``name:variant``), the model cost of the trials
+    that reached the target, or of all finished trials where none did: medians of ``nnz``,
+    ``params``, ``mflops`` (on non-zeros) and ``speedup``, with ``n`` (trials counted) and
+    ``reached`` (whether those are trials that reached). Trials without a measured cost are
+    skipped; a cell with none is absent."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for t in trials:
+        if t.get("status") not in ("reached", "missed", "diverged"):
+            continue
+        if headline(t.get("model_cost"))["params"] is None:
+            continue
+        workload = t["workload"] + (f":{t['variant']}" if t.get("variant") else "")
+        groups.setdefault((t["algorithm"], workload), []).append(t)
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for (algorithm, workload), rows in sorted(groups.items()):
+        reached = [t for t in rows if t["status"] == "reached"]
+        chosen = reached or rows
+        heads = [headline(t["model_cost"]) for t in chosen]
+        cell: dict[str, Any] = {
+            key: _median([h[key] for h in heads if h[key] is not None])
+            for key in ("params", "nnz", "mflops", "speedup")
+        }
+        out.setdefault(algorithm, {})[workload] = {**cell, "n": len(chosen),
+                                                   "reached": bool(reached)}  # fmt: skip
+    return out
+
+
+def cost_cell(cell: dict[str, Any] | None) -> str:
+    """``12.3k nnz, 0.2 MFLOPs, 1.8x`` (``(missed)`` appended when no trial reached); ``-``."""
+    if not cell or cell.get("nnz") is None:
+        return "-"
+    nnz = cell["nnz"]
+    text = f"{nnz / 1e3:.4g}k nnz" if nnz >= 1e3 else f"{nnz:.0f} nnz"
+    if cell.get("mflops") is not None:
+        text += f", {cell['mflops']:.3g} MFLOPs"
+    if cell.get("speedup") is not None:
+        text += f", {cell['speedup']:.2f}x"
+    return text + ("" if cell.get("reached") else " (missed)")
+
+
+#: what a cost table's cells are, for its caption
+COST_NOTE = ("model cost: median over the trials that reached the target (all finished trials "
+             "where none did: '(missed)') of the evaluated model's non-zero parameters, MFLOPs "
+             "per example counted on non-zeros, and the compact model's CPU inference speedup "
+             "where there is one")  # fmt: skip

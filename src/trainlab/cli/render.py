@@ -324,3 +324,16 @@ def print_scores(result, con: Console, title: str = "") -> None:
                    "(run more --studies)")  # fmt: skip
     for warning in result.warnings:
         plain(con, f"note: {warning}")
+
+
+def print_costs(costs: dict[str, dict[str, dict]], algorithms: list[str], con: Console) -> None:
+    """The model-cost table of ``trainlab score`` (one cell per algorithm and workload, see
+    :func:`trainlab.bench.model_cost.cost_cell`); nothing when no trial recorded a cost."""
+    from trainlab.bench.model_cost import COST_NOTE, cost_cell
+
+    if not costs:
+        return
+    workloads = sorted({w for per in costs.values() for w in per})
+    rows = [[w] + [cost_cell(costs.get(a, {}).get(w)) for a in algorithms] for w in workloads]
+    con.print(text_table("model cost", ["workload", *algorithms], rows))
+    plain(con, COST_NOTE)
