@@ -20,15 +20,22 @@ points, <= 1.5x the cost", with whether it holds. Nothing here is a pass/fail th
 tests.
 
     python benchmarks/sortednet.py [--seeds 3] [--steps 1500] [--variants always,sampled]
-                                   [--n-sub 1] [--workload mnist1d_cnn]
+                                   [--n-sub 1] [--workload mnist1d_cnn] [--alone FILE.json]
+
+``--alone`` records the alone runs (accuracies and the full width's cost) in a file and reuses
+them in a later invocation with the same workload and steps, to compare other SortedNet
+settings against the same baselines (the cost ratio then divides by the recorded run's
+seconds, measured under that run's machine load).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
@@ -70,6 +77,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--variants", default="always,sampled")
     p.add_argument("--n-sub", type=int, default=1)
+    p.add_argument("--alone", default=None, metavar="FILE.json",
+                   help="record the alone runs here, and reuse those recorded (same steps)")
     args = p.parse_args()
     torch.set_num_threads(1)
     base = get_workload(args.workload)
@@ -81,8 +90,15 @@ def main() -> None:
     cost = {v: {"wall": [], "cpu": []} for v in variants}
     full_cost = {}
     nadamw, sortednet = get_algorithm("nadamw"), get_algorithm("sortednet")
+    cache = json.loads(Path(args.alone).read_text()) if args.alone and Path(args.alone).exists() \
+        else {}  # fmt: skip
+    key = f"{args.workload}:{args.steps}"
     for seed in range(args.seeds):
+        done = cache.get(key, {}).get(str(seed))
         for w in WIDTHS:
+            if done is not None:  # the same alone run, recorded by an earlier invocation
+                acc[("alone", w)].append(done["acc"][str(w)])
+                continue
             channels = round(32 * w)
             model = seeded_model(seed, lambda c=channels: _CNN1D(base.act, c), base.device)
             state, wall, cpu = train(base, nadamw, {}, seed, args.steps, model)
@@ -91,6 +107,14 @@ def main() -> None:
                 full_cost[seed] = (wall, cpu)
             print(f"seed {seed} alone width {w}: acc {acc[('alone', w)][-1]:.4f} "
                   f"({wall:.2f} s, {cpu:.2f} cpu s)", flush=True)  # fmt: skip
+        if done is not None:
+            full_cost[seed] = tuple(done["full_cost"])
+        elif args.alone:
+            cache.setdefault(key, {})[str(seed)] = {
+                "acc": {str(w): acc[("alone", w)][-1] for w in WIDTHS},
+                "full_cost": full_cost[seed],
+            }
+            Path(args.alone).write_text(json.dumps(cache))
         for v in variants:
             hp = {"sortednet_main": v, "sortednet_n_sub": args.n_sub}
             state, wall, cpu = train(base, sortednet, hp, seed, args.steps)

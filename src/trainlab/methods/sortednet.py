@@ -3,7 +3,8 @@
 Paper: Mojtaba Valipour, Mehdi Rezagholizadeh, Hossein Rajabzadeh, Parsa Kavehzadeh, Marzieh
 Tahaei, Boxing Chen, Ali Ghodsi, "SortedNet, a Place for Every Network and Every Network in its
 Place: Towards a Generalized Solution for Training Many-in-One Neural Networks" (2023; later
-"SortedNet: A Scalable and Generalized Framework for Training Modular Deep Neural Networks").
+"SortedNet: A Scalable and Generalized Framework for Training Modular Deep Neural Networks"),
+arXiv:2309.00255.
 
 Rule implemented. The architecture is *sorted*: a sub-model of width fraction ``w`` keeps the
 first ``k = ceil(w n)`` units (Linear outputs) or channels (Conv outputs) of every hidden layer,
@@ -115,8 +116,13 @@ class _SubModelView(nn.Module):
 
 
 class SortedNet:
-    """The nested sub-models of ``model`` (SortedNet, Valipour et al., 2023; the rule and the
-    choices are in the module docstring).
+    """The nested sub-models of ``model``: SortedNet (Valipour et al., arXiv:2309.00255, 2023).
+
+    A width-``w`` sub-model keeps the first ``ceil(w n)`` units/channels of each hidden layer
+    (``W[:k_out, :k_in]``), a depth-``d`` one the first ``d`` blocks; an update minimises
+    ``L_main + sum_{j=1..n_sub} L(sub_j)`` with ``sub_j`` drawn uniformly from the other
+    sub-models (or ``sum_j L(sub_j)`` over the whole grid, ``include_main=False``). The choices
+    the paper leaves open are listed in the module docstring.
 
     ``widths``: fractions in ``(0, 1]``; ``depths``: block counts in ``1..len(blocks)`` (needs
     ``depth_attr``, the name of the model's ``nn.Sequential`` of blocks); ``n_sub``: sub-models
