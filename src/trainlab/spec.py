@@ -373,7 +373,9 @@ class Algorithm(ABC):
 
     The runner calls, in order: :meth:`batch_size` (untimed), :meth:`init` (timed), then per
     step ``next(select_data(...))`` and :meth:`update` (timed), and :meth:`prepare_for_eval`
-    (timed) before each untimed evaluation.
+    (timed) before each untimed evaluation. After training it calls :meth:`compact_model`
+    (untimed) once, to measure what the trained model costs to run
+    (:mod:`trainlab.bench.model_cost`).
     """
 
     name: str
@@ -414,6 +416,16 @@ class Algorithm(ABC):
     def observe_evaluation(self, state: Any, record: EvalRecord) -> None:
         """Untimed: the runner hands back each evaluation (AlgoPerf submissions read theirs
         in ``eval_results``). The default ignores it."""
+        return None
+
+    def compact_model(self, state: Any) -> nn.Module | None:
+        """A standalone smaller dense model this training produced, or ``None`` (the default).
+
+        A structured method returns its compact sub-network here (channels, units or heads
+        removed, not masked): HESSO the model with its redundant groups removed, whose outputs
+        equal the evaluated model's; SortedNet one of its nested sub-models. Called once after
+        training, untimed; the runner records its size, FLOPs and CPU inference time relative
+        to the evaluated model in the trial's ``model_cost``. It must not change ``state``."""
         return None
 
     def describe(self) -> dict[str, Any]:

@@ -236,5 +236,5 @@ def test_a_version_2_store_is_refused_then_migrated_keeping_its_trials(location)
         (trial,) = store.trials()
         assert trial["id"] == trial_id and trial["seed"] == 1 and trial["model_cost"] is None
         second = store.create_trial(**_row(2), model_cost='{"params": 10}')
-        assert store.trial(second)["model_cost"] == '{"params": 10}'
+        assert store.trial(second)["model_cost"] == {"params": 10}
     assert migrate(Location.parse(location))[:2] == (3, 3)  # nothing to do the second time

@@ -18,7 +18,9 @@ Two modes:
 Time-to-target (steps-to-target) is the timed seconds (step count) at the first evaluation that
 meets the target. A non-finite training loss ends the trial as ``diverged``; an exception in
 the algorithm ends it as ``failed`` with its error. ``timed + eval + other == wall``, where
-*other* is the untimed bookkeeping (model building, store writes, progress).
+*other* is the untimed bookkeeping (model building, store writes, progress). After the test
+evaluation the evaluated model's cost is measured once (:mod:`trainlab.bench.model_cost`,
+counted in *eval*).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 
 import torch
 
+from trainlab.bench import model_cost
 from trainlab.bench.distributed import PREPARE, STEP, STOP
 from trainlab.bench.measures import (
     ReferenceClock,
@@ -78,6 +81,8 @@ class TrialResult:
     #: heavy CPU contention was detected during the trial
     contended: bool = False
     test_metrics: dict[str, float] | None = None
+    #: what the evaluated model costs to run (see bench.model_cost), measured after training
+    model_cost: dict[str, Any] | None = None
     error: str | None = None
     trial_id: int | None = None
     evals: list[EvalRecord] = field(default_factory=list)
@@ -375,6 +380,7 @@ def run_trial(
             if eval_model is None or prepared_at < step:
                 eval_model = algorithm.prepare_for_eval(state)
             result.test_metrics = workload.evaluate(eval_model, "test")
+            result.model_cost = model_cost.measure(workload, algorithm, state, eval_model)
             eval_total += clock() - t0
     except KeyboardInterrupt:
         if not owns_trial:
@@ -423,6 +429,7 @@ def run_trial(
             flops_to_target=result.flops_to_target,
             contended=int(result.contended),
             test_metrics=result.test_metrics,
+            model_cost=result.model_cost,
             error=result.error,
         )
     if group is not None:  # distributed: release the followers

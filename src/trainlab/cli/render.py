@@ -111,7 +111,8 @@ def trials_table(trials: list[dict[str, Any]], title: str) -> Table:
     """Trials, newest first; ``best`` names each trial's target metric."""
     table = Table(title=escape(title))
     cols = ("id", "workload", "algorithm", "seed", "mode", "status", "time to target",
-            "steps to target", "best", "timed s", "wall s")  # fmt: skip
+            "steps to target", "best", "timed s", "wall s", "params", "nnz", "MFLOPs/ex",
+            "speedup")  # fmt: skip
     for col in cols:
         table.add_column(col)
     flagged = 0
@@ -126,14 +127,49 @@ def trials_table(trials: list[dict[str, Any]], title: str) -> Table:
         table.add_row(
             str(t["id"]), escape(workload), escape(t["algorithm"]), str(t["seed"]), t["mode"],
             status, fmt(t["time_to_target"], ".2f"), fmt(t["steps_to_target"]), escape(best),
-            fmt(t["timed_seconds"], ".1f"), fmt(t["wall_seconds"], ".1f"),
+            fmt(t["timed_seconds"], ".1f"), fmt(t["wall_seconds"], ".1f"), *cost_cells(t),
         )  # fmt: skip
+    caption = ["params, nnz (non-zero params), MFLOPs per example (counted on non-zeros) of "
+               "the evaluated model; speedup: its compact sub-network's CPU inference speedup"]
     if flagged:
-        table.caption = (
+        caption.append(
             f"! {flagged} trial(s) ran under heavy CPU contention: their wall-clock times are "
             "inflated; compare them --by cpu-time or --by steps"
         )
+    table.caption = "\n".join(caption)
     return table
+
+
+def cost_cells(trial: dict[str, Any]) -> list[str]:
+    """``params, nnz, MFLOPs/example, speedup`` cells of a trial's ``model_cost``."""
+    from trainlab.bench.model_cost import headline
+
+    h = headline(trial.get("model_cost"))
+    speedup = "-" if h["speedup"] is None else f"{h['speedup']:.2f}x"
+    return [fmt(h["params"]), fmt(h["nnz"]), fmt(h["mflops"], ".3g"), speedup]
+
+
+def cost_lines(cost: dict[str, Any] | None) -> list[str]:
+    """Lines of ``trainlab show ID`` for a trial's ``model_cost`` (none when not measured)."""
+    if not cost:
+        return []
+    if "error" in cost:
+        return [f"model cost: not measured ({cost['error']})"]
+    lines = [f"model cost: {cost['params']} params, {cost['nonzero_params']} non-zero; "
+             f"{cost['flops_per_example'] / 1e6:.4g} MFLOPs/example dense, "
+             f"{cost['nonzero_flops_per_example'] / 1e6:.4g} on non-zeros "
+             f"(batch of {cost.get('examples')})"]  # fmt: skip
+    c = cost.get("compact")
+    if c:
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in sorted((c.get("metrics") or {}).items()))
+        speedup = c.get("inference_speedup")
+        lines.append(
+            f"compact model: {c['params']} params, {c['flops_per_example'] / 1e6:.4g} "
+            f"MFLOPs/example; CPU inference {fmt(speedup, '.2f')}x faster "
+            f"({c['dense_ms']:.3g} ms vs {c['compact_ms']:.3g} ms a batch, one thread)"
+            + (f"; valid {metrics}" if metrics else "")
+        )
+    return lines
 
 
 def text_table(title: str, header: list[str], rows: list[list[str]]) -> Table:
@@ -169,6 +205,8 @@ def print_trial(con: Console, trial: dict[str, Any], evals: list) -> None:
            if trial.get(key) is not None]  # fmt: skip
     if got:
         plain(con, "to target: " + ", ".join(got))
+    for line in cost_lines(trial.get("model_cost")):
+        plain(con, line)
     if trial.get("contended"):
         plain(con, "! heavy CPU contention was detected during this trial: its wall-clock time "
                    "is inflated (cpu time and steps are not)")  # fmt: skip
@@ -286,3 +324,16 @@ def print_scores(result, con: Console, title: str = "") -> None:
                    "(run more --studies)")  # fmt: skip
     for warning in result.warnings:
         plain(con, f"note: {warning}")
+
+
+def print_costs(costs: dict[str, dict[str, dict]], algorithms: list[str], con: Console) -> None:
+    """The model-cost table of ``trainlab score`` (one cell per algorithm and workload, see
+    :func:`trainlab.bench.model_cost.cost_cell`); nothing when no trial recorded a cost."""
+    from trainlab.bench.model_cost import COST_NOTE, cost_cell
+
+    if not costs:
+        return
+    workloads = sorted({w for per in costs.values() for w in per})
+    rows = [[w] + [cost_cell(costs.get(a, {}).get(w)) for a in algorithms] for w in workloads]
+    con.print(text_table("model cost", ["workload", *algorithms], rows))
+    plain(con, COST_NOTE)

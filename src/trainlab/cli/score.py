@@ -47,9 +47,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from trainlab.bench.model_cost import cost_table
     from trainlab.bench.scoring import compute_scores, scores_from_store, write_times_csv
     from trainlab.bench.store import DEFAULT_STORE
 
+    costs: dict = {}  # a times file has no model cost
     if args.times is not None:
         for name in common.given(args, "benchmark", "store"):
             raise TrainlabError(f"{common.flag(name)} applies to a results store: --times "
@@ -76,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
                 store, bench["id"], by=args.by, reference=args.reference, r_max=args.r_max,
                 n_boot=args.bootstrap,
             )
+            costs = cost_table(store.trials(benchmark_id=bench["id"]))
         source = f"{store_path}, benchmark {bench['id']}"
     if args.save_times is not None:
         try:
@@ -83,11 +86,12 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise TrainlabError(f"cannot write {args.save_times}: {exc.strerror or exc}") from None
     if args.json:
-        common.print_json({**result.to_json(), "source": source})
+        common.print_json({**result.to_json(), "model_cost": costs, "source": source})
         return 0
     from trainlab.cli import render
 
     con = render.console()
     render.print_scores(result, con)
+    render.print_costs(costs, result.algorithms, con)
     render.plain(con, f"source: {source}")
     return 0

@@ -44,6 +44,7 @@ from trainlab.methods.scaling_rules import (
     scale_lr,
     scale_optimizer_lr,
 )
+from trainlab.methods.sortednet import SortedNet
 from trainlab.methods.useful import cluster_features, slow_learnable_mask, upsampled_indices
 from trainlab.methods.weight_averaging import (
     EMA,
@@ -55,6 +56,8 @@ from trainlab.methods.weight_averaging import (
 from trainlab.nn_utils import evaluating, soft_cross_entropy
 
 __all__ = [
+    # SortedNet (Valipour et al., 2023)
+    "SortedNet",
     # weight averaging (Izmailov et al., 2018; Polyak & Juditsky, 1992)
     "EMA",
     "SWA",

@@ -6,7 +6,9 @@ scores and speedups (by timed seconds and by steps) with their 95 % bootstrap in
 numbers and error bars ("n/a" where a benchmark of one study has none), performance profiles,
 the time-to-target table with ratio intervals and contention markers, learning curves per
 workload (validation metric, and training loss where recorded, against timed seconds and
-steps), learning-rate schedules where recorded, and every trial. Every name
+steps), learning-rate schedules where recorded, model cost (validation metric against non-zero
+parameters for the algorithms whose model differs from the dense one, beside a table of
+parameters, FLOPs and inference speedups; :mod:`trainlab.report.cost`), and every trial. Every name
 that comes from a user (algorithms, workloads, hyperparameters, errors) is escaped with
 :func:`html.escape`.
 """
@@ -25,7 +27,7 @@ from typing import Any
 from trainlab.bench import uncertainty
 from trainlab.bench.scoring import ScoreResult, compute_scores, records_from_trials
 from trainlab.bench.store import Store
-from trainlab.report import cells, plots
+from trainlab.report import cells, cost, plots
 from trainlab.spec import Target, TrainlabError
 
 CSS = """
@@ -183,7 +185,11 @@ def build_report(
             )
             figures.append(("lr", name, png))
 
-    page = _page(bench, trials, algorithms, by_time, by_steps, figures, store_path)
+    cost_table, cost_figures = cost.section(
+        trials, algorithms, colour_of, lambda name: out / f"{_slug(name, used)}.png"
+    )
+    figures += [("cost", caption, png) for caption, png in cost_figures]
+    page = _page(bench, trials, algorithms, by_time, by_steps, figures, store_path, cost_table)
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
@@ -345,7 +351,7 @@ def _trials_table(trials: list[dict[str, Any]]) -> str:
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
-def _page(bench, trials, algorithms, by_time, by_steps, figures, store_path) -> str:
+def _page(bench, trials, algorithms, by_time, by_steps, figures, store_path, cost_table) -> str:
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -376,6 +382,9 @@ def _page(bench, trials, algorithms, by_time, by_steps, figures, store_path) -> 
             parts += [f"<h3>{esc(caption)}</h3>", _img(png, f"learning curves of {caption}")]
             parts += [_img(lr, f"learning rate of {caption}") for sec, cap, lr in figures
                       if sec == "lr" and cap == caption]  # fmt: skip
+    parts += ["<h2>Model cost</h2>", cost_table]
+    parts += [_img(png, f"{caption}: metric against model cost") for section, caption, png
+              in figures if section == "cost"]  # fmt: skip
     parts += [
         "<h2>Trials</h2>",
         f"<details><summary>{len(trials)} trials</summary>{_trials_table(trials)}</details>",
