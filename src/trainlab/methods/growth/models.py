@@ -293,15 +293,26 @@ def _insert_layer(
 
 @torch.no_grad()
 def _activations_at(model: nn.Module, name: str, inputs: Tensor) -> Tensor:
-    """The output of module ``name`` (an identity layer: its input) on ``inputs``."""
+    """The output of module ``name`` (an identity layer: its input) on ``inputs``, computed in
+    train mode (the BatchNorms before it use the batch's statistics, as the next training
+    step will) with their running statistics left untouched."""
     out: list[Tensor] = []
     handle = model.get_submodule(name).register_forward_hook(lambda m, a, o: out.append(o))
+    norms = [m for m in model.modules() if isinstance(m, _NORMS)]
+    saved = [(m.momentum, m.num_batches_tracked.clone() if m.num_batches_tracked is not None
+              else None) for m in norms]  # fmt: skip
     was_training = model.training
     try:
-        model.eval()
+        for m in norms:
+            m.momentum = 0.0  # running <- (1 - 0) running: unchanged
+        model.train()
         model(inputs)
     finally:
         handle.remove()
+        for m, (momentum, tracked) in zip(norms, saved, strict=True):
+            m.momentum = momentum
+            if tracked is not None:
+                m.num_batches_tracked.copy_(tracked)
         model.train(was_training)
     return out[0]
 
