@@ -10,6 +10,7 @@ from trainlab.cli import main
 from trainlab.errors import HyperparameterError, TrainlabError
 from trainlab.registry import get_algorithm, get_workload
 
+
 def _arch(model):
     return str(model), {k: v.shape for k, v in model.state_dict().items()}
 
@@ -98,7 +99,8 @@ def test_a_model_that_cannot_grow_is_refused_before_training():
 def cli_run(capsys, tmp_path):
     def call(*extra):
         args = ["run", "-w", "mnist1d_mlp", "-a", "grow_net2net", "--eval-every-steps", "5",
-                "--max-steps", "10", "--quiet", "--store", str(tmp_path / "s.db"), *extra]  # fmt: skip
+                "--max-steps", "10", "--quiet", "--store", str(tmp_path / "s.db"),
+                *extra]  # fmt: skip
         code = main(args)
         return code, capsys.readouterr().err
 

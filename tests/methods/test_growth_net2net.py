@@ -14,7 +14,6 @@ from trainlab.methods.growth import (
     depth_slots,
     family,
     grow,
-    grown_copy,
     identity_conv,
     random_mapping,
     replication_counts,

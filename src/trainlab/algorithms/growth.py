@@ -7,8 +7,13 @@ workload's model (NAdamW + warmup/cosine, like the baseline).
   equal steps ending at ``grow_at`` of the schedule it is grown by Net2WiderNet (``noise``
   on the new replicas) and Net2DeeperNet (an inserted BatchNorm undoes the statistics of the
   batch at hand) to the full architecture.
-* ``grow_mixture`` — MixtureGrowth (Pham et al., 2024): see
-  :mod:`trainlab.algorithms.growth_mixture`.
+* ``grow_mixture`` — :mod:`trainlab.methods.growth.mixture_growth` (MixtureGrowth, Pham et
+  al., 2024; MLPs and CNNs): two members, each with half the units of every width site and
+  its own ``templates_per_set`` templates per layer, are trained side by side (the mean of
+  their losses) until ``grow_at`` of the schedule; then the workload's architecture is built
+  from their blocks plus off-diagonal blocks mixing the learned templates with new
+  coefficients (orthogonal to the learned ones, times ``coef_scale``), and trained on in that
+  parameterisation.
 
 **The schedule.** Growth ``s`` of ``S`` happens before update ``round(grow_at * total * s /
 S)`` (``total`` = the schedule's length, ``horizon x step_hint``), to width ``start_width +
@@ -30,8 +35,15 @@ zero moments and their own step count.
 architecture). Before the last growth ``prepare_for_eval`` returns a copy of the small model
 grown to the full architecture without noise: the same function as the small model (Net2Net
 is function-preserving; an inserted BatchNorm is the identity in eval mode), so the score is
-the small model's own, in the workload's architecture. The copy is timed and reused until the
-next update. After the last growth the training model is evaluated.
+the small model's own, in the workload's architecture. For ``grow_mixture`` it is the two
+members in the full architecture with zero off-diagonal blocks (their logit average), and
+after growth the template-generated weights computed into the plain architecture
+(:func:`~trainlab.methods.growth.materialize`). The copy is timed and reused until the next
+update. After Net2Net's last growth the training model itself is evaluated.
+
+MixtureGrowth's state: templates and the members' coefficients are the same parameters
+after growth (their state is kept); new coefficients, the concatenated biases and BatchNorm
+parameters start with fresh state.
 """
 
 from __future__ import annotations
@@ -48,12 +60,16 @@ from trainlab.algorithms.baselines import NADAMW
 from trainlab.algorithms.recipe import SCHEDULES, Recipe
 from trainlab.errors import HyperparameterError
 from trainlab.methods.growth import (
+    GrowthLog,
     UnsupportedModel,
     carry_optimizer_state,
     depth_slots,
     family,
     grow,
     grown_copy,
+    materialize,
+    mixture_grow,
+    mixture_members,
     shrink,
 )
 from trainlab.registry import register_algorithm
@@ -121,7 +137,6 @@ GROWTH_SCHEDULE = SearchSpace(
     (
         Param("grow_at", 0.25, 0.05, 0.75,
               help="fraction of the schedule at which the last growth happens"),
-        Param("stages", 1, 1, 4, kind="int", help="growths, evenly spaced up to grow_at"),
     )
 )  # fmt: skip
 
@@ -147,7 +162,7 @@ class GrowthRecipe(Recipe):
             ) from None
 
     # -- hooks ----------------------------------------------------------------------------
-    def start_model(self, blueprint: nn.Module, hp: dict[str, Any]) -> nn.Module:
+    def start_model(self, blueprint: nn.Module, hp: dict[str, Any], seed: int) -> nn.Module:
         raise NotImplementedError
 
     def grow_model(self, state: GrowthState, fraction: float, batch: Batch):
@@ -163,13 +178,13 @@ class GrowthRecipe(Recipe):
         self, workload: Workload, model: nn.Module, hp: dict[str, Any], seed: int
     ) -> GrowthState:
         hp = {**self.fixed, **hp}
-        small = self.start_model(model, hp)
+        small = self.start_model(model, hp, seed)
         optimizer = self.build_optimizer(workload, small, hp)
         scheduler = self.build_scheduler(workload, optimizer, hp)
         total = self.total_steps(workload, hp)
         return GrowthState(
             workload=workload, model=small, hp=hp, optimizer=optimizer, scheduler=scheduler,
-            blueprint=model, schedule=growth_steps(total, hp["grow_at"], int(hp["stages"])),
+            blueprint=model, schedule=growth_steps(total, hp["grow_at"], int(hp.get("stages", 1))),
             generator=torch.Generator().manual_seed(derived_seed(seed, GROWTH_SEED_PURPOSE)),
         )  # fmt: skip
 
@@ -210,6 +225,7 @@ class Net2NetGrowth(GrowthRecipe):
                   help="starting fraction of the layers that can start as identity"),
             Param("noise", 0.01, 0.0, 0.1,
                   help="std of the noise on new replicas, relative to the layer's weights"),
+            Param("stages", 1, 1, 4, kind="int", help="growths, evenly spaced up to grow_at"),
         )
     )  # fmt: skip
 
@@ -220,7 +236,7 @@ class Net2NetGrowth(GrowthRecipe):
             "workload's and grows to it by Net2Net (Chen et al., 2016)",
         )
 
-    def start_model(self, blueprint: nn.Module, hp: dict[str, Any]) -> nn.Module:
+    def start_model(self, blueprint: nn.Module, hp: dict[str, Any], seed: int) -> nn.Module:
         rescale = family(blueprint) == "chain"
         return shrink(blueprint, hp["start_width"], hp["start_depth"], rescale_fan_in=rescale)
 
@@ -239,3 +255,66 @@ class Net2NetGrowth(GrowthRecipe):
 
 
 register_algorithm("grow_net2net", Net2NetGrowth)
+
+
+class MixtureGrowthAlgorithm(GrowthRecipe):
+    """Two half-width members with template-generated weights, grown into the workload's model
+    by recombining their templates (Pham et al., 2024)."""
+
+    extra_space = SearchSpace(
+        (
+            Param("templates_per_set", 2, 1, 4, kind="int",
+                  help="templates per layer and member (the paper: 2)"),
+            Param("coef_scale", 1.0, 0.0, 2.0,
+                  help="norm of the new coefficients (orthogonal to the learned ones)"),
+        )
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        super().__init__(
+            "grow_mixture",
+            "NAdamW + cosine: two half-width template-mixed members grown into the workload's "
+            "model by recombining their templates (MixtureGrowth, Pham et al., 2024)",
+        )
+
+    def check_workload(self, workload: Workload) -> None:
+        super().check_workload(workload)
+        model = workload.init_model(0)
+        try:
+            mixture_members(model, 2, 1)
+        except TypeError as exc:
+            raise HyperparameterError(
+                f"grow_mixture cannot grow {workload.full_name}: {exc}"
+            ) from None
+
+    def start_model(self, blueprint: nn.Module, hp: dict[str, Any], seed: int) -> nn.Module:
+        gen = torch.Generator().manual_seed(derived_seed(seed, GROWTH_SEED_PURPOSE, run=1))
+        return nn.ModuleList(mixture_members(blueprint, 2, int(hp["templates_per_set"]), gen))
+
+    def training_loss(self, state: GrowthState, batch: Batch) -> Tensor:
+        if state.grown:
+            return super().training_loss(state, batch)
+        smoothing = (
+            state.hp["label_smoothing"] if state.workload.loss_type == "cross_entropy" else 0.0
+        )
+        losses = [state.workload.mean_loss(m, batch, smoothing) for m in state.model]
+        return torch.stack(losses).mean()
+
+    def grow_model(self, state: GrowthState, fraction: float, batch: Batch) -> GrowthLog:
+        state.model = mixture_grow(list(state.model), state.blueprint, state.hp["coef_scale"])
+        state.model.train()
+        return GrowthLog()  # shared parameters keep their state; the rest start fresh
+
+    def eval_copy(self, state: GrowthState) -> nn.Module:
+        if state.grown:
+            return materialize(state.model)
+        return materialize(mixture_grow(list(state.model), state.blueprint, 0.0))
+
+    def prepare_for_eval(self, state: GrowthState) -> nn.Module:
+        if state.eval_model is None or state.eval_at != state.updates:
+            state.eval_model = self.eval_copy(state)
+            state.eval_at = state.updates
+        return state.eval_model
+
+
+register_algorithm("grow_mixture", MixtureGrowthAlgorithm)

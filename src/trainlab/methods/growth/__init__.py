@@ -1,6 +1,14 @@
 """Growing a network during training: Net2Net (Chen et al., ICLR 2016) and MixtureGrowth
 (Pham et al., WACV 2024); see :mod:`.net2net`, :mod:`.models` and :mod:`.mixture_growth`."""
 
+from trainlab.methods.growth.mixture_growth import (
+    TemplateBank,
+    materialize,
+    mixture_grow,
+    mixture_members,
+    orthogonal_coefficients,
+    to_templates,
+)
 from trainlab.methods.growth.models import (
     DepthSlot,
     UnsupportedModel,
@@ -29,6 +37,7 @@ from trainlab.methods.growth.net2net import (
 
 __all__ = [
     "DepthSlot",
+    "TemplateBank",
     "Expansion",
     "GrowthLog",
     "UnsupportedModel",
@@ -41,10 +50,15 @@ __all__ = [
     "identity_conv",
     "identity_linear",
     "kept_slots",
+    "materialize",
+    "mixture_grow",
+    "mixture_members",
     "narrow",
+    "orthogonal_coefficients",
     "random_mapping",
     "replication_counts",
     "shrink",
+    "to_templates",
     "undo_batchnorm",
     "widen",
     "width_sites",
