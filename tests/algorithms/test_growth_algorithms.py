@@ -40,9 +40,7 @@ def test_a_growth_that_changes_nothing_leaves_the_baselines_trajectory_bitwise()
     assert all(torch.equal(a, b) for a, b in zip(*weights, strict=True))
 
 
-@pytest.mark.parametrize(
-    "workload", ["mnist1d_mlp", "mnist1d_cnn", "digits_cnn", "charlm_gpt"]
-)
+@pytest.mark.parametrize("workload", ["mnist1d_mlp", "mnist1d_cnn", "digits_cnn", "charlm_gpt"])
 def test_net2net_evaluates_the_workloads_architecture_before_and_after_growth(workload):
     w = get_workload(workload)
     algo = get_algorithm("grow_net2net")

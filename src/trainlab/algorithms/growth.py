@@ -90,8 +90,9 @@ class GrowthSpace(SearchSpace):
     ) -> dict[str, Any]:
         out = super().validate(hp, allow_out_of_range)
         for name in ("start_width", "start_depth"):
-            if name in out and not (0 < out[name] <= 1 or (name == "start_depth" and
-                                                           out[name] == 0)):
+            if name in out and not (
+                0 < out[name] <= 1 or (name == "start_depth" and out[name] == 0)
+            ):
                 raise HyperparameterError(
                     f"hyperparameter {name}={out[name]!r} must be in "
                     f"{'[0, 1]' if name == 'start_depth' else '(0, 1]'}: a growth schedule "

@@ -102,8 +102,10 @@ class Expansion:
         """``t`` mapped; ``values`` multiplies by ``value_scale``, ``power`` by
         ``grad_scale ** power`` (1: first moments, 2: second moments)."""
         out = t.index_select(self.dim, self.index.to(t.device))
-        scale = self.value_scale if values else (
-            None if self.grad_scale is None or power == 0 else self.grad_scale**power
+        scale = (
+            self.value_scale
+            if values
+            else (None if self.grad_scale is None or power == 0 else self.grad_scale**power)
         )
         if scale is None:
             return out
