@@ -103,3 +103,29 @@ def cli_run(capsys, tmp_path):
         return code, capsys.readouterr().err
 
     return call
+
+
+@pytest.mark.parametrize("workload", ["mnist1d_mlp", "digits_cnn"])
+def test_mixture_evaluates_the_workloads_architecture_before_and_after_growth(workload):
+    w = get_workload(workload)
+    algo = get_algorithm("grow_mixture")
+    hp = algo.search_space.validate({"grow_at": 0.5})
+    full = w.init_model(0)
+    state = algo.init(w, w.init_model(0), hp, seed=0)
+    stream = w.batches(16, 0)
+    loss = algo.update(state, next(stream), 0)
+    assert len(state.model) == 2 and loss.ndim == 0  # two members, their mean loss
+    assert _arch(algo.prepare_for_eval(state)) == _arch(full)
+    algo.update(state, next(stream), state.schedule[0])  # grows first
+    evaluated = algo.prepare_for_eval(state)
+    assert state.grown == 1 and _arch(evaluated) == _arch(full)
+    batch = next(stream)
+    with torch.no_grad():  # the plain copy computes what the template-generated model does
+        assert torch.allclose(
+            w.forward(evaluated.eval(), batch), w.forward(state.model.eval(), batch), atol=1e-5
+        )
+
+
+def test_mixture_refuses_a_gpt():
+    with pytest.raises(TrainlabError, match="grow_mixture cannot grow charlm_gpt"):
+        get_algorithm("grow_mixture").check_workload(get_workload("charlm_gpt"))
