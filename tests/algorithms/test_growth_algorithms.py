@@ -129,3 +129,16 @@ def test_mixture_evaluates_the_workloads_architecture_before_and_after_growth(wo
 def test_mixture_refuses_a_gpt():
     with pytest.raises(TrainlabError, match="grow_mixture cannot grow charlm_gpt"):
         get_algorithm("grow_mixture").check_workload(get_workload("charlm_gpt"))
+
+
+def test_stages_grow_in_equal_steps_to_the_workloads_width():
+    w = get_workload("mnist1d_mlp")
+    algo = get_algorithm("grow_net2net")
+    hp = algo.search_space.validate({"start_width": 0.5, "start_depth": 1.0, "stages": 2})
+    state = algo.init(w, w.init_model(0), hp, seed=0)
+    stream = w.batches(16, 0)
+    widths = []
+    for step in state.schedule:  # 0.5 -> 0.75 -> 1 of the 256 hidden units
+        algo.update(state, next(stream), step)
+        widths.append([state.model[0].out_features, state.model[2].out_features])
+    assert widths == [[192, 192], [256, 256]] and state.grown == 2
