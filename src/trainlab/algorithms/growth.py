@@ -6,7 +6,9 @@ workload's model (NAdamW + warmup/cosine, like the baseline).
   ``start_depth`` of its depth slots (:func:`~trainlab.methods.growth.shrink`); in ``stages``
   equal steps ending at ``grow_at`` of the schedule it is grown by Net2WiderNet (``noise``
   on the new replicas) and Net2DeeperNet (an inserted BatchNorm undoes the statistics of the
-  batch at hand) to the full architecture.
+  batch at hand) to the full architecture. Depth slots are the layers that can start as the
+  identity: the MLP's second hidden layer, digits_cnn's two same-width 3x3 convolutions, every
+  GPT block; mnist1d_cnn has none (its convolutions have stride 2) and grows in width only.
 * ``grow_mixture`` — :mod:`trainlab.methods.growth.mixture_growth` (MixtureGrowth, Pham et
   al., 2024; MLPs and CNNs): two members, each with half the units of every width site and
   its own ``templates_per_set`` templates per layer, are trained side by side (the mean of
