@@ -1,0 +1,66 @@
+"""Growing a network during training: Net2Net (Chen et al., ICLR 2016) and MixtureGrowth
+(Pham et al., WACV 2024); see :mod:`.net2net`, :mod:`.models` and :mod:`.mixture_growth`."""
+
+from trainlab.methods.growth.mixture_growth import (
+    TemplateBank,
+    materialize,
+    mixture_grow,
+    mixture_members,
+    orthogonal_coefficients,
+    to_templates,
+)
+from trainlab.methods.growth.models import (
+    DepthSlot,
+    UnsupportedModel,
+    WidthSite,
+    depth_slots,
+    family,
+    grow,
+    grown_copy,
+    kept_slots,
+    shrink,
+    width_sites,
+)
+from trainlab.methods.growth.net2net import (
+    Expansion,
+    GrowthLog,
+    carry_optimizer_state,
+    identity_conv,
+    identity_linear,
+    narrow,
+    random_mapping,
+    replication_counts,
+    undo_batchnorm,
+    widen,
+    zero_output,
+)
+
+__all__ = [
+    "DepthSlot",
+    "TemplateBank",
+    "Expansion",
+    "GrowthLog",
+    "UnsupportedModel",
+    "WidthSite",
+    "carry_optimizer_state",
+    "depth_slots",
+    "family",
+    "grow",
+    "grown_copy",
+    "identity_conv",
+    "identity_linear",
+    "kept_slots",
+    "materialize",
+    "mixture_grow",
+    "mixture_members",
+    "narrow",
+    "orthogonal_coefficients",
+    "random_mapping",
+    "replication_counts",
+    "shrink",
+    "to_templates",
+    "undo_batchnorm",
+    "widen",
+    "width_sites",
+    "zero_output",
+]
