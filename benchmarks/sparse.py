@@ -18,7 +18,7 @@ the interval's lower end. With 3 seeds a percentile interval undercovers: read i
 range. Unstructured zeros make no dense CPU kernel faster, so no time is reported.
 
     PYTHONPATH=src .venv/bin/python benchmarks/sparse.py                 # seeds 0,1,2; 2000 steps
-    PYTHONPATH=src .venv/bin/python benchmarks/sparse.py --seeds 0,1,2,3,4 --steps 3000
+    PYTHONPATH=src .venv/bin/python benchmarks/sparse.py --set learning_rate=0.01
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ SPARSE = ("gmp", "rigl", "granet", "granet_sparse")
 N_BOOT = 2000
 
 
-def train(workload, name: str, seed: int, steps: int) -> dict:
+def train(workload, name: str, seed: int, steps: int, overrides: dict) -> dict:
     """One run in step mode: the final validation accuracy and the model's zero counts."""
     algorithm = get_algorithm(name)
-    hp = algorithm.search_space.validate({})
+    hp = algorithm.search_space.validate(overrides)
     torch.manual_seed(seed)
     model = workload.init_model(seed)
     stream = workload.batches(algorithm.batch_size(workload, hp), seed)
@@ -72,7 +72,15 @@ def main() -> None:
     parser.add_argument("--workload", default="mnist1d_mlp")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a hyperparameter for every method (e.g. learning_rate=0.01)",
+    )
     args = parser.parse_args()
+    overrides = dict(item.split("=", 1) for item in args.set)
     torch.set_num_threads(1)
     seeds = [int(s) for s in args.seeds.split(",")]
     base = get_workload(args.workload)
@@ -81,13 +89,14 @@ def main() -> None:
     )
     start = time.time()
     runs = {
-        name: [train(workload, name, seed, args.steps) for seed in seeds]
+        name: [train(workload, name, seed, args.steps, overrides) for seed in seeds]
         for name in (DENSE, *SPARSE)
     }
     picks = np.random.default_rng(0).integers(0, len(seeds), (N_BOOT, len(seeds)))
     dense = np.array([r["accuracy"] for r in runs[DENSE]])
+    setting = ", ".join(args.set) or "defaults"
     print(f"{args.workload}, {args.steps} steps (step mode), seeds {args.seeds}, "
-          f"defaults, target sparsity 0.9; 95 % bootstrap intervals over seeds")  # fmt: skip
+          f"{setting}, target sparsity 0.9; 95 % bootstrap intervals over seeds")  # fmt: skip
     print("| method | sparsity reached | final valid accuracy | delta vs dense | non-zero params |")
     print("|---|---|---|---|---|")
     verdicts = []

@@ -18,6 +18,15 @@ from trainlab.workloads.base import ClassificationWorkload, Splits, seeded_model
 NAMES = ("gmp", "rigl", "granet", "granet_sparse")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # small models on a shared CPU run faster on one thread than fighting over several
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 class Blobs(ClassificationWorkload):
     """Two Gaussian classes in 8-D (600 training examples), an 8-64-64-2 MLP."""
 
@@ -64,7 +73,10 @@ def test_reaches_the_class_target_in_step_mode(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_ends_at_exactly_the_target_sparsity_with_the_workloads_architecture(name):
-    state, model = _train(name)
+    # the pruning schedule ends at 0.5 x step_hint = update 100; RigL updates at 50 and 100
+    hp = {"delta_t": 50} if name == "rigl" else {"t_end_fraction": 0.5}
+    state, model = _train(name, steps=100, hp=hp)
+    assert state.sparsifier.updates[-1] == 100
     assert isinstance(state, SparseState)
     masks = state.sparsifier.masks
     # every Linear weight is sparsified: 8*64 + 64*64 + 64*2 = 4736 weights
@@ -79,6 +91,11 @@ def test_ends_at_exactly_the_target_sparsity_with_the_workloads_architecture(nam
     assert [p.shape for p in model.parameters()] == [p.shape for p in reference.parameters()]
     for n, w in state.sparsifier.weights.items():
         assert torch.all(w[~masks.masks[n]] == 0)
+        moments = [
+            v for v in state.optimizer.state[w].values() if getattr(v, "shape", 0) == w.shape
+        ]
+        assert len(moments) == 2  # NAdamW's exp_avg and exp_avg_sq: zero where pruned
+        assert all(torch.all(v[~masks.masks[n]] == 0) for v in moments)
 
 
 def test_schedule_fractions_become_steps_of_the_budget():

@@ -3,12 +3,14 @@ values, exact counts, magnitude pruning, drop-and-grow, and zeros kept through o
 with momentum and Adam state."""
 
 import math
+import re
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+import trainlab.methods.sparse as sparse
 from trainlab.methods.sparse import (
     GMP,
     Masks,
@@ -19,6 +21,18 @@ from trainlab.methods.sparse import (
     sparsifiable_weights,
 )
 from trainlab.methods.sparse.masks import allocate
+
+CITATION = re.compile(r"\((?:[^()]*\D)?(?:19|20)\d\d[a-z]?\)|arXiv:\d{4}\.\d{4,5}")
+HELPERS = {"Sparsifier", "Masks", "sparsifiable_weights", "uniform_densities", "random_masks",
+           "magnitude_prune", "drop_and_grow", "pruning_steps"}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sparse.__all__)
+def test_exports_are_documented_and_methods_cite_their_paper(name):
+    doc = getattr(sparse, name).__doc__
+    assert doc and doc.strip()
+    if name not in HELPERS:
+        assert CITATION.search(doc), name
 
 
 def mlp() -> nn.Module:

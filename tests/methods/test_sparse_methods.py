@@ -20,6 +20,15 @@ from trainlab.methods.sparse import (
 )
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # small models on a shared CPU run faster on one thread than fighting over several
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_cubic_schedule_by_hand():
     # s_t = 0.9 + (0 - 0.9)(1 - (t - 100)/400)^3
     assert gmp_sparsity(50, 0.9, 100, 500) == 0.0
