@@ -1,0 +1,148 @@
+"""The sparse algorithms (gmp, rigl, granet, granet_sparse): each reaches its class target on a
+small workload in step mode and ends at exactly the target sparsity with the workload's
+architecture; bad sparsity hyperparameters are refused before training (and by the CLI with
+exit code 2)."""
+
+import benchfakes  # noqa: F401  (registers tiny_blobs)
+import pytest
+import torch
+from torch import nn
+
+from trainlab.algorithms.sparse import SparseState
+from trainlab.bench.runner import run_trial
+from trainlab.cli import main
+from trainlab.registry import get_algorithm
+from trainlab.spec import HyperparameterError, Target, TrainlabError
+from trainlab.workloads.base import ClassificationWorkload, Splits, seeded_model
+
+NAMES = ("gmp", "rigl", "granet", "granet_sparse")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # small models on a shared CPU run faster on one thread than fighting over several
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class Blobs(ClassificationWorkload):
+    """Two Gaussian classes in 8-D (600 training examples), an 8-64-64-2 MLP."""
+
+    name = "blobs_sparse"
+    target = Target("accuracy", 0.9, higher_is_better=True)
+    max_runtime = 30.0
+    eval_period = 1.0
+    step_hint = 200
+    eval_every_steps = 50
+    num_classes = 2
+
+    def __init__(self) -> None:
+        g = torch.Generator().manual_seed(0)
+        y = torch.randint(2, (1000,), generator=g)
+        x = torch.randn(1000, 8, generator=g) * 0.7
+        x[:, 0] += 1.5 * (2 * y - 1).float()
+        self.splits = Splits(x[:600], y[:600], x[600:800], y[600:800], x[800:], y[800:])
+
+    def init_model(self, seed: int) -> nn.Module:
+        def build() -> nn.Module:
+            return nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
+                                 nn.Linear(64, 2))  # fmt: skip
+
+        return seeded_model(seed, build, self.device)
+
+
+def _train(name: str, steps: int = 200, hp=None, seed: int = 0):
+    workload, algorithm = Blobs(), get_algorithm(name)
+    hp = algorithm.search_space.validate(hp or {})
+    model = workload.init_model(seed)
+    state = algorithm.init(workload, model, hp, seed)
+    stream = algorithm.select_data(state, workload.batches(algorithm.batch_size(workload, hp), 0))
+    for step in range(steps):
+        algorithm.update(state, next(stream), step)
+    return state, algorithm.prepare_for_eval(state)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_reaches_the_class_target_in_step_mode(name):
+    r = run_trial(Blobs(), get_algorithm(name), eval_every_steps=50, max_steps=200,
+                  count_flops=False, calibrate=False)  # fmt: skip
+    assert r.status == "reached", (r.status, r.best_metric, r.error)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_ends_at_exactly_the_target_sparsity_with_the_workloads_architecture(name):
+    # the pruning schedule ends at 0.5 x step_hint = update 100; RigL updates at 50 and 100
+    hp = {"delta_t": 50} if name == "rigl" else {"t_end_fraction": 0.5}
+    state, model = _train(name, steps=100, hp=hp)
+    assert state.sparsifier.updates[-1] == 100
+    assert isinstance(state, SparseState)
+    masks = state.sparsifier.masks
+    # every Linear weight is sparsified: 8*64 + 64*64 + 64*2 = 4736 weights
+    assert masks.total == 4736
+    if name == "gmp":  # per layer, the paper's default scope
+        for mask in masks.masks.values():
+            assert mask.numel() - int(mask.sum()) == round(0.9 * mask.numel())
+    else:
+        assert masks.total - masks.active == round(0.9 * 4736)
+    reference = Blobs().init_model(0)
+    assert type(model) is type(reference)
+    assert [p.shape for p in model.parameters()] == [p.shape for p in reference.parameters()]
+    for n, w in state.sparsifier.weights.items():
+        assert torch.all(w[~masks.masks[n]] == 0)
+        moments = [
+            v for v in state.optimizer.state[w].values() if getattr(v, "shape", 0) == w.shape
+        ]
+        assert len(moments) == 2  # NAdamW's exp_avg and exp_avg_sq: zero where pruned
+        assert all(torch.all(v[~masks.masks[n]] == 0) for v in moments)
+
+
+def test_schedule_fractions_become_steps_of_the_budget():
+    state, _ = _train("gmp", steps=0, hp={"t0_fraction": 0.25, "t_end_fraction": 0.5})
+    g = state.sparsifier
+    assert (g.t_0, g.t_end, g.delta_t) == (50, 100, 50)  # of step_hint 200
+    state, _ = _train("rigl", steps=0)
+    assert state.sparsifier.t_end == 150  # 0.75 of 200
+
+
+@pytest.mark.parametrize(
+    ("name", "hp", "message"),
+    [
+        ("gmp", {"sparsity": 1.0}, r"sparsity=1.0 is outside \[0, 1\)"),
+        ("rigl", {"sparsity": -0.1}, r"sparsity=-0.1 is outside \[0, 1\)"),
+        ("granet", {"t_end_fraction": 1.2}, "would end after the step budget"),
+        ("gmp", {"t0_fraction": 0.8}, "t0_fraction=0.8 must be in"),
+        ("granet_sparse", {"initial_sparsity": 0.95}, "initial_sparsity=0.95 must be in"),
+        ("rigl", {"delta_t": 0}, "delta_t=0 must be >= 1"),
+    ],
+)
+def test_bad_sparsity_hyperparameters_are_refused_even_out_of_range(name, hp, message):
+    space = get_algorithm(name).search_space
+    with pytest.raises(HyperparameterError, match=message):
+        space.validate(hp, allow_out_of_range=True)
+
+
+def test_a_single_run_may_choose_another_sparsity():
+    with pytest.warns(UserWarning, match="outside the tuning search space"):
+        hp = get_algorithm("gmp").search_space.validate({"sparsity": 0.5}, allow_out_of_range=True)
+    assert hp["sparsity"] == 0.5
+
+
+def test_cli_refuses_a_bad_sparsity_before_training(tmp_path, capsys):
+    store = tmp_path / "runs.db"
+    args = ["run", "-w", "tiny_blobs:mlp", "-a", "rigl", "--set", "sparsity=1",
+            "--eval-every-steps", "5", "--max-steps", "10", "--store", str(store)]  # fmt: skip
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("trainlab: error:") and len(err.strip().splitlines()) == 1
+    assert "sparsity=1" in err and not store.exists()
+
+
+def test_a_model_without_linear_or_conv_weights_is_refused_up_front():
+    class NoLinear(Blobs):
+        def init_model(self, seed):
+            return nn.GRU(8, 2)
+
+    with pytest.raises(TrainlabError, match="no Linear or Conv weight"):
+        get_algorithm("gmp").check_workload(NoLinear())
