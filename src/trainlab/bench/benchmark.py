@@ -33,6 +33,7 @@ from typing import Any
 from trainlab.bench import tuning
 from trainlab.bench.budgets import trial_spec
 from trainlab.bench.drain import drain
+from trainlab.bench.early_stop import check_early_stop
 from trainlab.bench.store import STALE_AFTER, Store
 from trainlab.spec import UNFINISHED, TrainlabError, WorkloadSpec
 from trainlab.workloads.targets import check_source
@@ -70,8 +71,13 @@ class BenchmarkConfig:
     targets: str = "tuned"
     #: data-parallel processes per trial (``bench.distributed``); 1: one process
     nproc: int = 1
+    #: learning-curve early stopping (``bench.early_stop``): ``none`` or a predictor, and the
+    #: P(target) below which a trial is stopped
+    early_stop: str = "none"
+    early_stop_threshold: float = 0.05
 
     def __post_init__(self) -> None:
+        check_early_stop(self.early_stop, self.early_stop_threshold)
         if self.ruleset not in tuning.ALL_RULESETS:
             raise TrainlabError(
                 f"unknown ruleset {self.ruleset!r}; choose one of {', '.join(tuning.RULESETS)}"
@@ -116,6 +122,8 @@ class BenchmarkConfig:
         out = asdict(self)
         if out["nproc"] == 1:  # benchmarks planned before --nproc keep their keys
             del out["nproc"]
+        if out["early_stop"] == "none":  # ... and those before --early-stop
+            del out["early_stop"], out["early_stop_threshold"]
         return out
 
     @classmethod
@@ -237,6 +245,10 @@ def make_plan(config: BenchmarkConfig) -> Plan:
     }
     if config.nproc > 1:
         resolved["nproc"] = config.nproc
+    search = {}
+    if config.early_stop != "none":
+        search["early_stop"] = resolved["early_stop"] = {
+            "method": config.early_stop, "threshold": config.early_stop_threshold}
     key = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[
         :20
     ]
@@ -268,6 +280,7 @@ def make_plan(config: BenchmarkConfig) -> Plan:
                     "seed": t.seed,
                     "nproc": config.nproc,
                     **w.row_fields(),
+                    **({"search": search} if search else {}),
                 }
                 plans.append(((t.study, t.trial_index, w_index, a_index), row))
     plans.sort(key=lambda item: item[0])  # study-major: early studies complete first

@@ -53,7 +53,7 @@ STALE_AFTER = 60.0
 #: statuses a claim may take a trial from (besides a ``running`` one gone stale)
 CLAIMABLE = ("pending", "interrupted")
 # JSON cannot hold inf/nan in strict mode; the store writes them as null in float columns
-_JSON_COLUMNS = ("hyperparameters", "test_metrics")
+_JSON_COLUMNS = ("hyperparameters", "test_metrics", "stop_reason", "search")
 
 
 def _finite_or_none(x: float | None) -> float | None:
@@ -236,6 +236,8 @@ class Store:
         fields.setdefault("status", "pending")
         fields.setdefault("created", now or time.time())
         fields["hyperparameters"] = json.dumps(fields.get("hyperparameters", {}), sort_keys=True)
+        if fields.get("search") is not None:
+            fields["search"] = json.dumps(fields["search"], sort_keys=True)
         unknown = set(fields) - set(T.c.keys())
         if unknown:
             raise ValueError(f"unknown trial fields {sorted(unknown)}")
@@ -336,8 +338,9 @@ class Store:
         for key in ("time_to_target", "cpu_time_to_target", "ref_steps_to_target", "best_metric"):
             if key in fields:
                 fields[key] = _finite_or_none(fields[key])
-        if fields.get("test_metrics") is not None:
-            fields["test_metrics"] = json.dumps(fields["test_metrics"])
+        for key in ("test_metrics", "stop_reason"):
+            if fields.get(key) is not None:
+                fields[key] = json.dumps(fields[key])
         with self._tx() as conn:
             self._check_owner(conn, trial_id)
             conn.execute(update(T).where(T.c.id == trial_id).values(**fields))

@@ -21,6 +21,7 @@ PLAN_DEFAULTS: dict[str, Any] = {
     "workloads": None, "algorithms": None, "ruleset": "external", "trials": 5, "studies": 3,
     "seed": 0, "variants": False, "eval_every_steps": None, "max_steps": None,
     "max_runtime": None, "budget_scale": 1.0, "targets": "tuned", "nproc": 1,
+    "early_stop": "none", "early_stop_threshold": 0.05,
 }  # fmt: skip
 
 
@@ -67,6 +68,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="F",
         help="multiply each workload's budget by F (quick looks; default 1)",
     )
+    p.add_argument("--early-stop", choices=("none", "lc-parametric", "lc-pfn"), default=None,
+                   help="stop a trial when a learning-curve predictor gives P(target met by "
+                   "the end of the budget) < the threshold (default none)")  # fmt: skip
+    p.add_argument("--early-stop-threshold", type=argtypes.real(0.0, 1.0), default=None,
+                   metavar="P", help="the threshold of --early-stop, in (0, 1) "
+                   "(default 0.05)")  # fmt: skip
     p.add_argument("--resume", action="store_true",
                    help="finish the unfinished trials of a stored benchmark, from its stored plan "
                         "(default: the latest)")  # fmt: skip
@@ -101,7 +108,8 @@ def config(args: argparse.Namespace):
         ruleset=o["ruleset"], n_trials=o["trials"], n_studies=o["studies"], seed=o["seed"],
         eval_every_steps=o["eval_every_steps"], max_steps=o["max_steps"],
         max_runtime=o["max_runtime"], budget_scale=o["budget_scale"], variants=o["variants"],
-        targets=o["targets"], nproc=o["nproc"],
+        targets=o["targets"], nproc=o["nproc"], early_stop=o["early_stop"],
+        early_stop_threshold=o["early_stop_threshold"],
     )  # fmt: skip
 
 

@@ -169,6 +169,10 @@ def print_trial(con: Console, trial: dict[str, Any], evals: list) -> None:
            if trial.get(key) is not None]  # fmt: skip
     if got:
         plain(con, "to target: " + ", ".join(got))
+    if trial.get("stop_reason"):  # status stopped-early: the prediction that stopped it
+        from trainlab.bench.early_stop import describe_reason
+
+        plain(con, describe_reason(trial["stop_reason"]))
     if trial.get("contended"):
         plain(con, "! heavy CPU contention was detected during this trial: its wall-clock time "
                    "is inflated (cpu time and steps are not)")  # fmt: skip
