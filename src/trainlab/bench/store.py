@@ -7,8 +7,8 @@ resolved spec, status, times, steps, and the claim: ``owner``, ``heartbeat``) an
 when it happens, so a killed process loses at most the trials it held.
 
 Trial status: ``pending`` (planned) -> ``running`` -> ``reached`` | ``missed`` | ``diverged`` |
-``failed``; ``interrupted`` (a benchmark trial stopped by Ctrl-C, a store failure or a lost
-claim) is unfinished, like ``pending``.
+``stopped-early`` | ``failed``; ``interrupted`` (a benchmark trial stopped by Ctrl-C, a store
+failure or a lost claim) is unfinished, like ``pending``.
 
 **Claims.** A process runs a trial only after claiming it: one conditional ``UPDATE`` (or, for
 "the next one", ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL and a ``BEGIN IMMEDIATE``

@@ -22,7 +22,8 @@ trial, so trainlab uses a Laplace approximation of the same model instead (the c
    covariance ``curve_fit`` returns (the Gauss-Newton inverse Hessian times the residual
    variance; flat prior); 2000 joint draws of the combination are kept when they satisfy the
    paper's prior (the combined curve increases from ``x_1`` to ``x_T`` and ends in [0, 1]:
-   rejection sampling), plus observation noise ``N(0, sigma^2)``. The weights are held at their
+   rejection sampling), plus observation noise ``N(0, sigma^2)``, clipped to [0, 1] (the range
+   of the mapped metric). The weights are held at their
    NNLS values (the paper samples them too): their uncertainty is the part this leaves out.
 
 If no draw survives (a very uncertain fit) the combination's point prediction with the noise
@@ -123,7 +124,7 @@ def parametric_posterior(x: np.ndarray, y: np.ndarray, seed: int = 0) -> SampleP
     fits, weights, sigma2 = fit_ensemble(x, y)
     noise = rng.normal(0.0, np.sqrt(sigma2), N_SAMPLES)
     if not fits:  # nothing fits (too few points): the last value, with the noise
-        return SamplePosterior(y[-1] + noise)
+        return SamplePosterior(np.clip(y[-1] + noise, 0.0, 1.0))
     keep = weights > 0
     fits, weights = [f for f, k in zip(fits, keep, strict=True) if k], weights[keep]
     ends = np.array([x[0], X_END])
@@ -139,5 +140,5 @@ def parametric_posterior(x: np.ndarray, y: np.ndarray, seed: int = 0) -> SampleP
     if ok.sum() < N_SAMPLES // 20:
         point = float(sum(w * f(np.array([X_END]))[0] for f, w in zip(fits, weights,
                                                                         strict=True)))
-        return SamplePosterior(np.clip(point, 0.0, 1.0) + noise)
-    return SamplePosterior(final[ok] + noise[ok])
+        return SamplePosterior(np.clip(np.clip(point, 0.0, 1.0) + noise, 0.0, 1.0))
+    return SamplePosterior(np.clip(final[ok] + noise[ok], 0.0, 1.0))
