@@ -13,7 +13,8 @@ so trainlab trains its own small PFN with the paper's recipe at a CPU-sized scal
 
 * architecture: each observed point is a token ``Linear(x/100) + Linear(y)``, each query a
   token ``Linear(x/100)``; a pre-norm ``nn.TransformerEncoder`` (``d_model=64``, 4 heads,
-  3 layers, feed-forward 128; the paper: 512, 4 heads, 3-12 layers) in which every token attends
+  3 layers, feed-forward 128, 0.1 M parameters; the authors' released models: ``d_model`` 512,
+  6 or 12 layers, 1000 buckets) in which every token attends
   to the observed tokens only (the PFN attention mask), so queries do not see each other;
   a linear head gives the ``B = 100`` bucket logits;
 * buckets: borders at the quantiles of prior values (each bucket equally likely a priori, the
@@ -21,7 +22,10 @@ so trainlab trains its own small PFN with the paper's recipe at a CPU-sized scal
 * training: batches of prior curves of length 100, the number of observed points drawn
   uniformly from 1..99 per batch, the loss on all later points (noisy targets, as the
   paper), Adam with a cosine decay; ``tools/train_lcpfn.py`` is the seeded script that made
-  the committed weights ``lcpfn_weights.pt`` (loaded with ``torch.load(weights_only=True)``).
+  the committed weights ``lcpfn_weights.pt`` (0.23 MB in half precision, loaded with
+  ``torch.load(weights_only=True)``): 3000 steps of 64 curves (192 000 curves; the paper
+  trains on millions), seed 0, one thread, validation NLL -1.83; on 40 noisy prior curves seen
+  to half their length its 90 % interval covers the final value 90 % of the time.
 
 Use in a plain loop (``accs`` the validation accuracies at ``steps``, budget ``max_steps``)::
 
