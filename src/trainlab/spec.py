@@ -60,15 +60,17 @@ class TrialStatus(StrEnum):
     """Where a trial is: ``pending`` (planned) -> ``running`` -> one of the finished outcomes.
 
     ``reached`` met the target; ``missed`` spent its budget without; ``diverged`` hit a NaN or
-    infinite loss (scored as a miss, not a crash); ``failed`` raised (the algorithm's error);
-    ``interrupted`` is unfinished, like ``pending``. Members are strings, so they compare equal
-    to what the store holds."""
+    infinite loss (scored as a miss, not a crash); ``stopped-early`` was ended by the benchmark's
+    learning-curve rule (``bench.early_stop``: it would not reach the target; a miss);
+    ``failed`` raised (the algorithm's error); ``interrupted`` is unfinished, like ``pending``.
+    Members are strings, so they compare equal to what the store holds."""
 
     PENDING = "pending"
     RUNNING = "running"
     REACHED = "reached"
     MISSED = "missed"
     DIVERGED = "diverged"
+    STOPPED_EARLY = "stopped-early"
     FAILED = "failed"
     #: stopped by something other than the algorithm (Ctrl-C in a benchmark, a store failure,
     #: a lost worker): a benchmark, a resume or a worker runs it again

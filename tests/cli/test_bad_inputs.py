@@ -24,6 +24,7 @@ BAD = {
     # more processes than the machine's cores (on cpu) is refused by the command
     "nproc": ["", "0", "-2", "1025", "x", "1.5", "inf", str((os.cpu_count() or 1) + 1)],
     "real": ["", "0", "-1", "nan", "inf", "-inf", "x", "1e400"],
+    "prob": ["", "0", "1", "-0.5", "1.5", "nan", "inf", "x"],
     "scale": ["", "0", "-1", "nan", "inf", "x", "1e400", "1e9"],
     "r_max": ["", "1", "0.5", "0", "-2", "nan", "inf", "x", "1e400"],
     "every": ["", "0", "-3", "x", "autoo", "nan", "inf", "1.5"],
@@ -88,6 +89,7 @@ BASES = {
     "targets": TARGETS,
     "demo": ["demo", "--store", "{new}", "-o", "{new_dir}", "--jobs", "1"],
     "export": ["export", "--tensorboard", "{new_dir}", "--store", "{db}"],
+    "extrapolate": ["extrapolate", "1", "--store", "{db}"],
 }
 OPTIONS = {
     "run": {"-w": "workload", "-a": "algorithm", "--set": "set", "--seed": "seed",
@@ -101,7 +103,8 @@ OPTIONS = {
               "--max-steps": "pos", "--max-runtime": "real", "--budget-scale": "scale",
               "--benchmark": "id", "--by": "choice", "--jobs": "jobs", "--threads": "jobs",
               "--executor": "executor", "--store": "new_store", "--targets": "target_source",
-              "--tuning-search-space": "space"},
+              "--tuning-search-space": "space", "--early-stop": "choice",
+              "--early-stop-threshold": "prob"},
     "score": {"--times": "times", "--benchmark": "id", "--by": "choice", "--r-max": "r_max",
               "--save-times": "writable", "--store": "store", "--reference": "name",
               "--bootstrap": "count0"},
@@ -116,6 +119,7 @@ OPTIONS = {
     "demo": {"-o": "out_dir", "--jobs": "jobs", "--threads": "jobs", "--executor": "executor",
              "--store": "new_store"},
     "export": {"--tensorboard": "log_dir", "--benchmark": "id", "--store": "store"},
+    "extrapolate": {"--method": "choice", "--store": "store"},
 }  # fmt: skip
 
 #: combinations that conflict or would be ignored, names the data lacks, commands misused
@@ -189,6 +193,10 @@ EXTRA = [
     ["export", "--tensorboard", "{new_dir}", "--store", "{missing}"],
     ["export", "--tensorboard", "{new_dir}"],
     *(["export", "--mlflow", value, "--store", "{db}"] for value in BAD["uri"]),
+    ["extrapolate", "--store", "{db}"],
+    ["extrapolate", "99", "--store", "{db}"],
+    ["extrapolate", "1", "--store", "{db}"],  # its accuracy passes 1: no curve to predict
+    [*BENCH, "--resume", "--early-stop", "lc-pfn"],
 ]
 
 

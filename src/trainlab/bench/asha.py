@@ -87,8 +87,8 @@ def plan_rows(rows: list[dict[str, Any]], eta: int, rungs: int | None) -> list[d
     rungs = rungs or default_rungs(eta)
     if rungs < 1:
         raise TrainlabError(f"--asha-rungs must be >= 1, got {rungs}")
-    return [on_rung({**r, "search": {"searcher": "asha", "eta": eta, "rungs": rungs}}, 0)
-            for r in rows]  # fmt: skip
+    asha = {"searcher": "asha", "eta": eta, "rungs": rungs}  # beside an early-stop rule
+    return [on_rung({**r, "search": {**(r.get("search") or {}), **asha}}, 0) for r in rows]
 
 
 def _group(row: dict[str, Any]) -> tuple:

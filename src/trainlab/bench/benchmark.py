@@ -33,6 +33,7 @@ from typing import Any
 from trainlab.bench import asha, tuning
 from trainlab.bench.budgets import trial_spec
 from trainlab.bench.drain import drain
+from trainlab.bench.early_stop import check_early_stop
 from trainlab.bench.store import STALE_AFTER, Store
 from trainlab.spec import UNFINISHED, TrainlabError, WorkloadSpec
 from trainlab.workloads.targets import check_source
@@ -78,8 +79,13 @@ class BenchmarkConfig:
     #: ASHA's reduction factor and number of rungs (``None``: ``asha.default_rungs``)
     eta: int = 3
     asha_rungs: int | None = None
+    #: learning-curve early stopping (``bench.early_stop``): ``none`` or a predictor, and the
+    #: P(target) below which a trial is stopped
+    early_stop: str = "none"
+    early_stop_threshold: float = 0.05
 
     def __post_init__(self) -> None:
+        check_early_stop(self.early_stop, self.early_stop_threshold)
         if self.ruleset not in tuning.ALL_RULESETS:
             raise TrainlabError(
                 f"unknown ruleset {self.ruleset!r}; choose one of {', '.join(tuning.RULESETS)}"
@@ -135,6 +141,8 @@ class BenchmarkConfig:
         if out["search"] == "halton":  # and those planned before --search
             for name in ("search", "eta", "asha_rungs"):
                 del out[name]
+        if out["early_stop"] == "none":  # and those before --early-stop
+            del out["early_stop"], out["early_stop_threshold"]
         return out
 
     @classmethod
@@ -259,6 +267,10 @@ def make_plan(config: BenchmarkConfig) -> Plan:
     if config.search != "halton":
         resolved["search"] = {"searcher": config.search, "eta": config.eta,
                               "rungs": config.asha_rungs}  # fmt: skip
+    search = {}
+    if config.early_stop != "none":
+        search["early_stop"] = resolved["early_stop"] = {
+            "method": config.early_stop, "threshold": config.early_stop_threshold}
     key = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[
         :20
     ]
@@ -290,6 +302,7 @@ def make_plan(config: BenchmarkConfig) -> Plan:
                     "seed": t.seed,
                     "nproc": config.nproc,
                     **w.row_fields(),
+                    **({"search": search} if search else {}),
                 }
                 plans.append(((t.study, t.trial_index, w_index, a_index), row))
     plans.sort(key=lambda item: item[0])  # study-major: early studies complete first

@@ -138,6 +138,7 @@ def _stored_rank(group: Any, job: tuple) -> dict[str, Any]:
 def _run_row(store: Any, row: dict[str, Any], group: Any, full_curve: bool, device: str,
              on_progress: Any) -> dict[str, Any]:  # fmt: skip
     """Run a trial row under the timing rules; with a ``group``, only rank 0 writes."""
+    from trainlab.bench.early_stop import rule_from_row
     from trainlab.bench.runner import run_trial
     from trainlab.bench.store import spec_of_row
     from trainlab.registry import get_algorithm
@@ -157,6 +158,7 @@ def _run_row(store: Any, row: dict[str, Any], group: Any, full_curve: bool, devi
         trial_id=row["id"] if leader else None,
         on_progress=on_progress,
         group=group,
+        stop_rule=rule_from_row(row),
     )
     return {
         "trial_id": row["id"],

@@ -84,6 +84,8 @@ class TrialResult:
     #: what the evaluated model costs to run (see bench.model_cost), measured after training
     model_cost: dict[str, Any] | None = None
     error: str | None = None
+    #: status ``stopped-early``: the prediction that stopped the trial (see bench.early_stop)
+    stop_reason: dict[str, Any] | None = None
     trial_id: int | None = None
     evals: list[EvalRecord] = field(default_factory=list)
 
@@ -173,6 +175,7 @@ def run_trial(
     progress_interval: float = 0.25,
     allow_out_of_range: bool = False,
     group: Any = None,
+    stop_rule: Callable[[WorkloadSpec, list[EvalRecord]], dict[str, Any] | None] | None = None,
 ) -> TrialResult:
     """Train ``algorithm`` on ``workload`` until the target is met or the budget is spent.
 
@@ -188,6 +191,9 @@ def run_trial(
     :mod:`trainlab.bench.measures`). With a ``group`` (a data-parallel trial, see
     :mod:`trainlab.bench.distributed`) every rank calls this: rank 0 runs the trial as above,
     the others only follow its training steps and return a result with ``steps`` alone.
+    ``stop_rule(spec, evals)``, called (untimed) after each evaluation while the target is
+    unmet, ends the trial as ``stopped-early`` when it returns a reason (a JSON-able dict; see
+    :mod:`trainlab.bench.early_stop`).
     """
     hp = algorithm.search_space.validate(hp, allow_out_of_range=allow_out_of_range)
     if spec is None:
@@ -362,6 +368,12 @@ def run_trial(
                         result.flops_to_target = flops_to(step, *flops)
                     if not full_curve:
                         break
+                if stop_rule is not None and result.time_to_target is None:
+                    result.stop_reason = stop_rule(spec, result.evals)
+                    cpu_mark = cpu_clock()  # the benchmark's decision: untimed
+                    if result.stop_reason is not None:
+                        result.status = "stopped-early"
+                        break
             if step_mode and step >= budget_steps:
                 break
             if on_progress is not None and (due or t1 - last_report >= progress_interval):
@@ -431,6 +443,7 @@ def run_trial(
             test_metrics=result.test_metrics,
             model_cost=result.model_cost,
             error=result.error,
+            stop_reason=result.stop_reason,
         )
     if group is not None:  # distributed: release the followers
         group.command(STOP)

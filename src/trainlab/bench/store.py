@@ -7,8 +7,8 @@ resolved spec, status, times, steps, and the claim: ``owner``, ``heartbeat``) an
 when it happens, so a killed process loses at most the trials it held.
 
 Trial status: ``pending`` (planned) -> ``running`` -> ``reached`` | ``missed`` | ``diverged`` |
-``failed``; ``interrupted`` (a benchmark trial stopped by Ctrl-C, a store failure or a lost
-claim) is unfinished, like ``pending``.
+``stopped-early`` | ``failed``; ``interrupted`` (a benchmark trial stopped by Ctrl-C, a store
+failure or a lost claim) is unfinished, like ``pending``.
 
 **Claims.** A process runs a trial only after claiming it: one conditional ``UPDATE`` (or, for
 "the next one", ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL and a ``BEGIN IMMEDIATE``
@@ -236,7 +236,7 @@ class Store:
         fields.setdefault("status", "pending")
         fields.setdefault("created", now or time.time())
         fields["hyperparameters"] = json.dumps(fields.get("hyperparameters", {}), sort_keys=True)
-        if isinstance(fields.get("search"), dict):
+        if fields.get("search") is not None:
             fields["search"] = json.dumps(fields["search"], sort_keys=True)
         unknown = set(fields) - set(T.c.keys())
         if unknown:
@@ -363,7 +363,7 @@ class Store:
         for key in ("time_to_target", "cpu_time_to_target", "ref_steps_to_target", "best_metric"):
             if key in fields:
                 fields[key] = _finite_or_none(fields[key])
-        for key in ("test_metrics", "model_cost"):
+        for key in ("test_metrics", "model_cost", "stop_reason"):
             if fields.get(key) is not None:
                 fields[key] = json.dumps(fields[key])
         with self._tx() as conn:

@@ -24,6 +24,7 @@ PLAN_DEFAULTS: dict[str, Any] = {
     "seed": 0, "variants": False, "eval_every_steps": None, "max_steps": None,
     "max_runtime": None, "budget_scale": 1.0, "targets": "tuned", "nproc": 1,
     "search": "halton", "eta": 3, "asha_rungs": None, "tuning_search_space": None,
+    "early_stop": "none", "early_stop_threshold": 0.05,
 }  # fmt: skip
 
 
@@ -81,6 +82,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--asha-rungs", type=argtypes.positive, default=None, metavar="K",
                    help="asha: rungs, the bottom one at budget / ETA^(K-1) (default: as many "
                         "as leave >= 5 evaluations on it)")  # fmt: skip
+    p.add_argument("--early-stop", choices=("none", "lc-parametric", "lc-pfn"), default=None,
+                   help="stop a trial when a learning-curve predictor gives P(target met by "
+                   "the end of the budget) < the threshold (default none)")  # fmt: skip
+    p.add_argument("--early-stop-threshold", type=argtypes.real(0.0, 1.0), default=None,
+                   metavar="P", help="the threshold of --early-stop, in (0, 1) "
+                   "(default 0.05)")  # fmt: skip
     p.add_argument("--resume", action="store_true",
                    help="finish the unfinished trials of a stored benchmark, from its stored plan "
                         "(default: the latest)")  # fmt: skip
@@ -121,7 +128,8 @@ def config(args: argparse.Namespace):
         eval_every_steps=o["eval_every_steps"], max_steps=o["max_steps"],
         max_runtime=o["max_runtime"], budget_scale=o["budget_scale"], variants=o["variants"],
         targets=o["targets"], nproc=o["nproc"], search=o["search"], eta=o["eta"],
-        asha_rungs=o["asha_rungs"],
+        asha_rungs=o["asha_rungs"], early_stop=o["early_stop"],
+        early_stop_threshold=o["early_stop_threshold"],
     )  # fmt: skip
 
 

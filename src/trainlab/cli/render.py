@@ -207,6 +207,10 @@ def print_trial(con: Console, trial: dict[str, Any], evals: list) -> None:
         plain(con, "to target: " + ", ".join(got))
     for line in cost_lines(trial.get("model_cost")):
         plain(con, line)
+    if trial.get("stop_reason"):  # status stopped-early: the prediction that stopped it
+        from trainlab.bench.early_stop import describe_reason
+
+        plain(con, describe_reason(trial["stop_reason"]))
     if trial.get("contended"):
         plain(con, "! heavy CPU contention was detected during this trial: its wall-clock time "
                    "is inflated (cpu time and steps are not)")  # fmt: skip
