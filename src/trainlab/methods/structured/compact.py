@@ -118,8 +118,9 @@ def compact_model(model: nn.Module, example_inputs: tuple, atol: float = 0.0) ->
             if value.shape != tensor.shape:
                 _set_attr(gm, name, value.clone())
     _rewrite_shapes(gm, walker, partition, removed)
-    gm.recompile()
-    return gm
+    # a plain GraphModule (the exported one refuses train()/eval(), which evaluation calls)
+    compact = torch.fx.GraphModule(gm, gm.graph, class_name=f"Compact{type(model).__name__}")
+    return compact.eval()
 
 
 def _removed_labels(walker, removed) -> Tensor:

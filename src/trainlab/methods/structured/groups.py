@@ -419,13 +419,16 @@ class _LabelInterpreter(torch.fx.Interpreter):
 # -- public entry points -------------------------------------------------------------------
 
 
-def export_model(model: nn.Module, example_inputs: tuple) -> torch.fx.GraphModule:
-    """``torch.export`` of ``model`` in eval mode with a symbolic batch dimension, unlifted to a
-    :class:`torch.fx.GraphModule` sharing the model's parameters. Raises
-    :class:`GraphPartitionError` when the model cannot be exported."""
+def export_model(
+    model: nn.Module, example_inputs: tuple, dynamic_batch: bool = True
+) -> torch.fx.GraphModule:
+    """``torch.export`` of ``model`` in eval mode (with a symbolic batch dimension when
+    ``dynamic_batch``: slower to export, an RNN's several times so), unlifted to a
+    :class:`torch.fx.GraphModule`. Raises :class:`GraphPartitionError` when the model cannot be
+    exported."""
     was_training = model.training
     model.eval()
-    dims = tuple({0: torch.export.Dim.AUTO} for _ in example_inputs)
+    dims = tuple({0: torch.export.Dim.AUTO} for _ in example_inputs) if dynamic_batch else None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -496,7 +499,7 @@ def zero_invariant_groups(model: nn.Module, example_inputs: tuple) -> ZIGPartiti
     cannot be partitioned, or when no group is prunable.
     """
     example_inputs = tuple(example_inputs)
-    gm = export_model(model, example_inputs)
+    gm = export_model(model, example_inputs, dynamic_batch=False)  # the groups need no batch
     partition = partition_from(analyse(gm, example_inputs))
     if not partition.groups:
         why = "; ".join(partition.blocked) or "no prunable layer"
