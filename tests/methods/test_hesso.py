@@ -28,7 +28,7 @@ def _step(opt, model):
 
 
 def _row_norms(model):
-    return model[0].weight.norm(dim=1) ** 2 + model[0].bias**2
+    return model[0].weight.norm(dim=1) ** 2 + model[0].bias ** 2
 
 
 def test_forgetting_factor_telescopes_to_zero():
@@ -39,8 +39,15 @@ def test_forgetting_factor_telescopes_to_zero():
         model[0].weight[3] *= 1e-3
         model[0].bias[3] *= 1e-3
     x0 = model[0].weight[3].clone()
-    opt = HESSO(model, torch.optim.SGD(model.parameters(), lr=0.0), example_inputs=(X,),
-                target_group_sparsity=1 / 16, warmup_steps=2, pruning_steps=4, pruning_periods=1)  # fmt: skip
+    opt = HESSO(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.0),
+        example_inputs=(X,),
+        target_group_sparsity=1 / 16,
+        warmup_steps=2,
+        pruning_steps=4,
+        pruning_periods=1,
+    )
     assert opt.period_counts == [1]
     for _ in range(2):  # warm-up: untouched
         _step(opt, model)
@@ -59,8 +66,15 @@ def test_periods_select_the_target_count_hierarchically():
     """16 groups, s = 0.5 -> 8 redundant groups over K = 3 periods: 2, 2, 4; each period adds
     groups not chosen before, and they stay exactly zero while NAdamW keeps training."""
     model = _mlp()
-    opt = HESSO(model, NAdamW(model.parameters(), lr=1e-2), example_inputs=(X,),
-                target_group_sparsity=0.5, warmup_steps=1, pruning_steps=6, pruning_periods=3)  # fmt: skip
+    opt = HESSO(
+        model,
+        NAdamW(model.parameters(), lr=1e-2),
+        example_inputs=(X,),
+        target_group_sparsity=0.5,
+        warmup_steps=1,
+        pruning_steps=6,
+        pruning_periods=3,
+    )
     assert opt.period_counts == [2, 2, 4]
     sizes = []
     for _ in range(1 + 6):
@@ -86,8 +100,15 @@ def test_lowest_magnitude_groups_are_chosen_first():
     model = _mlp()
     with torch.no_grad():
         model[0].weight[[1, 6]] *= 1e-2
-    opt = HESSO(model, torch.optim.SGD(model.parameters(), lr=0.0), example_inputs=(X,),
-                target_group_sparsity=2 / 16, warmup_steps=0, pruning_steps=1, pruning_periods=1)  # fmt: skip
+    opt = HESSO(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.0),
+        example_inputs=(X,),
+        target_group_sparsity=2 / 16,
+        warmup_steps=0,
+        pruning_steps=1,
+        pruning_periods=1,
+    )
     _step(opt, model)
     assert opt.redundant == [1, 6]
     assert torch.equal(_row_norms(model)[[1, 6]], torch.zeros(2))
@@ -110,8 +131,15 @@ def test_saliency_scores_by_hand():
 
 def test_every_layer_keeps_a_group():
     model = _mlp()
-    opt = HESSO(model, torch.optim.SGD(model.parameters(), lr=0.0), example_inputs=(X,),
-                target_group_sparsity=0.99, warmup_steps=0, pruning_steps=2, pruning_periods=2)  # fmt: skip
+    opt = HESSO(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.0),
+        example_inputs=(X,),
+        target_group_sparsity=0.99,
+        warmup_steps=0,
+        pruning_steps=2,
+        pruning_periods=2,
+    )
     assert sum(opt.period_counts) == 16 - 2
     for _ in range(3):
         _step(opt, model)
@@ -131,13 +159,27 @@ def test_scheduler_drives_the_base_learning_rate():
 
 def test_state_dict_round_trip():
     model = _mlp()
-    opt = HESSO(model, NAdamW(model.parameters(), lr=1e-2), example_inputs=(X,),
-                target_group_sparsity=0.5, warmup_steps=0, pruning_steps=4, pruning_periods=2)  # fmt: skip
+    opt = HESSO(
+        model,
+        NAdamW(model.parameters(), lr=1e-2),
+        example_inputs=(X,),
+        target_group_sparsity=0.5,
+        warmup_steps=0,
+        pruning_steps=4,
+        pruning_periods=2,
+    )
     for _ in range(3):
         _step(opt, model)
     state = opt.state_dict()
-    other = HESSO(model, NAdamW(model.parameters(), lr=1e-2), groups=opt.partition,
-                  target_group_sparsity=0.5, warmup_steps=0, pruning_steps=4, pruning_periods=2)  # fmt: skip
+    other = HESSO(
+        model,
+        NAdamW(model.parameters(), lr=1e-2),
+        groups=opt.partition,
+        target_group_sparsity=0.5,
+        warmup_steps=0,
+        pruning_steps=4,
+        pruning_periods=2,
+    )
     other.load_state_dict(state)
     assert (other.num_steps, other.redundant, other.active) == (3, opt.redundant, opt.active)
 

@@ -67,9 +67,7 @@ class _Space(SearchSpace):
                 f"within the schedule), got {end:g}"
             )
         if out["pruning_periods"] < 1:
-            raise HyperparameterError(
-                f"pruning_periods must be >= 1, got {out['pruning_periods']}"
-            )
+            raise HyperparameterError(f"pruning_periods must be >= 1, got {out['pruning_periods']}")
         return out
 
 

@@ -83,7 +83,8 @@ def _set_attr(root: nn.Module, target: str, value: Tensor) -> None:
 
 
 def compact_model(model: nn.Module, example_inputs: tuple, atol: float = 0.0) -> nn.Module:
-    """The dense sub-network of ``model`` without its zero groups (see the module docstring).
+    """The dense sub-network of ``model`` without its zero groups (OTOv2's sub-network
+    construction, Chen et al., ICLR 2023; see the module docstring).
 
     ``example_inputs``: a tuple of input tensors, batch first (at least 2 examples); the
     returned module accepts any batch size. ``atol``: a group counts as zero when every

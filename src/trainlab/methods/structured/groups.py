@@ -492,7 +492,8 @@ def partition_from(walker: _LabelInterpreter) -> ZIGPartition:
 
 
 def zero_invariant_groups(model: nn.Module, example_inputs: tuple) -> ZIGPartition:
-    """The zero-invariant groups of ``model`` (see the module docstring).
+    """The zero-invariant groups of ``model`` (Chen et al., "OTOv2: Automatic, Generic,
+    User-Friendly", ICLR 2023), found from its exported graph (see the module docstring).
 
     ``example_inputs``: a tuple of input tensors with a batch dimension first (at least 2
     examples). Raises :class:`GraphPartitionError` naming the blocking module when the graph

@@ -100,7 +100,16 @@ def saliency_scores(
 
 
 class HESSO(torch.optim.Optimizer):
-    """HESSO around a base optimizer (see the module docstring for the rule).
+    r"""HESSO (Chen et al., "HESSO: Towards Automatic Efficient and User Friendly Any Neural
+    Network Training and Pruning", 2024) around a base optimizer.
+
+    Update rule, per step ``n`` (after ``base_optimizer.step()``, which moves every
+    parameter): for ``n > warmup_steps`` and within the ``K`` periods of ``P`` steps, at the
+    period's first step the ``n_k`` lowest-saliency groups (:func:`saliency_scores`) not yet
+    redundant become *active*; at position ``t`` of the period each active group is scaled,
+    ``x_g \leftarrow x_g (P - t - 1) / (P - t)`` (exactly zero at ``t = P - 1``, when it joins
+    the redundant set); redundant groups are reset to ``x_g \leftarrow 0`` after every step.
+    The module docstring gives the saliency criteria and the open choices.
 
     Args:
         model: the model whose parameters ``base_optimizer`` steps.
@@ -209,7 +218,9 @@ class HESSO(torch.optim.Optimizer):
         candidates = [i for i in range(len(self._slices)) if i not in set(self.redundant)]
         if count <= 0 or not candidates:
             return []
-        x_parts = [[before[p].index_select(d, i) for p, d, i in self._slices[g]] for g in candidates]
+        x_parts = [
+            [before[p].index_select(d, i) for p, d, i in self._slices[g]] for g in candidates
+        ]
         d_parts = [
             [(before[p] - p.detach()).index_select(d, i) for p, d, i in self._slices[g]]
             for g in candidates
