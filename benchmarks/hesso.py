@@ -15,8 +15,11 @@ baseline, whether the compact model meets the target, test error, group sparsity
 and FLOPs per example (``torch.utils.flop_counter``: matrix products and convolutions;
 BatchNorm, ReLU and pooling are not counted), compact / dense.
 
-CPU inference time: per seed, the compact model against the dense trained baseline on one
-batch of ``--batch`` validation images, one torch thread, ``--repeats`` interleaved repeats
+CPU inference time: per seed, the compact model against the dense trained baseline (run
+through the same export, so both are graph modules of the same ops and only the widths
+differ) on one batch of validation images, one torch thread, at two batch sizes: the
+workload's evaluation batch (``eval_batch_size``, 1024: the goal's) and its training batch
+(``batch_size_hint``, 128, where per-call overheads weigh more); ``--repeats`` interleaved repeats
 (dense, compact, dense, compact, ...; each the median of ``--calls`` forward passes under
 ``torch.inference_mode``); the speedup is dense / compact per repeat, printed as the median over
 repeats with the 2.5-97.5 % range of the repeats. Goal line: FLOPs <= 50 % and target met on
@@ -96,7 +99,6 @@ def main() -> None:
     parser.add_argument("--sparsity", type=float, default=0.3)
     parser.add_argument("--steps", type=int, default=0, help="updates (0: step_hint)")
     parser.add_argument("--eval-every", type=int, default=20)
-    parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--calls", type=int, default=5)
     args = parser.parse_args()
@@ -106,16 +108,18 @@ def main() -> None:
     spec = trial_spec(workload, "class", eval_every_steps=args.eval_every, max_steps=steps)
     target = spec.target
     ex = example_inputs(workload)
-    x = workload.splits.x_valid[: args.batch]
+    batches = (workload.eval_batch_size, workload.batch_size_hint)
+    x = workload.splits.x_valid[: batches[0]]
     print(f"digits_cnn, class target {target.describe()}, {steps} steps, eval every "
           f"{args.eval_every}; hesso target_group_sparsity={args.sparsity}")  # fmt: skip
     header = (
         "seed | hesso steps-to-target | nadamw steps-to-target | compact valid err | "
         "dense valid err | compact meets target | compact test err | group sparsity | "
-        "params compact/dense | FLOPs/example compact/dense | max |diff| | speedup [2.5-97.5 %]"
+        "params compact/dense | FLOPs/example compact/dense | max |diff| | "
+        f"speedup @{batches[0]} [2.5-97.5 %] | speedup @{batches[1]} [2.5-97.5 %]"
     )
     print(header)
-    print("|".join(["---"] * 12))
+    print("|".join(["---"] * 13))
     rows = []
     for seed in (int(s) for s in args.seeds.split(",")):
         hesso = _Keeping()
@@ -135,15 +139,22 @@ def main() -> None:
             p.numel() for p in dense.parameters()
         )
         flops = flops_per_example(compact, x) / flops_per_example(dense, x)
-        ratios = np.array(time_interleaved(dense, compact, x, args.repeats, args.calls))
-        lo, hi = np.quantile(ratios, [0.025, 0.975])
+        # the dense model through the same export (nothing removed), so that both run as the
+        # same kind of graph module and only the widths differ
+        dense_graph = compact_model(dense, ex)
+        speeds = []
+        for size in batches:
+            xs = workload.splits.x_valid[:size]
+            ratios = np.array(time_interleaved(dense_graph, compact, xs, args.repeats, args.calls))
+            lo, hi = np.quantile(ratios, [0.025, 0.975])
+            speeds.append((float(np.median(ratios)), lo, hi))
         met = target.is_met({target.metric: err_c})
-        rows.append((flops, met, float(np.median(ratios))))
+        rows.append((flops, met, speeds[0][0]))
         print(
             f"{seed} | {r_h.steps_to_target} | {r_b.steps_to_target} | {err_c:.4f} | "
             f"{err_d:.4f} | {'yes' if met else 'no'} | {test_c:.4f} | "
             f"{hesso.state.hesso.group_sparsity:.3f} | {params:.3f} | {flops:.3f} | {diff:.1e} | "
-            f"{np.median(ratios):.2f}x [{lo:.2f}, {hi:.2f}]",
+            + " | ".join(f"{m:.2f}x [{lo:.2f}, {hi:.2f}]" for m, lo, hi in speeds),
             flush=True,
         )
     flops_ok = all(f <= 0.5 for f, _, _ in rows)
@@ -152,7 +163,7 @@ def main() -> None:
     print(
         f"goal: FLOPs <= 50 % on every seed: {'yes' if flops_ok else 'no'}; compact model meets "
         f"the class target on every seed: {'yes' if target_ok else 'no'}; median CPU speedup "
-        f"{speed:.2f}x (>= 1.5x: {'yes' if speed >= 1.5 else 'no'})"
+        f"at batch {batches[0]} {speed:.2f}x (>= 1.5x: {'yes' if speed >= 1.5 else 'no'})"
     )
 
 

@@ -172,12 +172,10 @@ def _module_name(node: torch.fx.Node) -> str:
 
 def _along(labels: Tensor, dim: int) -> list[Tensor]:
     """For each index along ``dim``: the distinct labels found there (``-1`` dropped)."""
-    moved = labels.movedim(dim, 0).reshape(labels.shape[dim], -1)
-    out = []
-    for row in moved:
-        u = torch.unique(row)
-        out.append(u[u >= 0])
-    return out
+    rows = labels.movedim(dim, 0).reshape(labels.shape[dim], -1).sort(dim=1).values
+    keep = rows >= 0
+    keep[:, 1:] &= rows[:, 1:] != rows[:, :-1]
+    return [row[k] for row, k in zip(rows, keep, strict=True)]
 
 
 def _broadcast(labels: Tensor, dim: int, shape: torch.Size) -> Tensor:
@@ -322,8 +320,7 @@ class _LabelInterpreter(torch.fx.Interpreter):
                 for arg in args[2:4]:
                     named = self._name(arg)
                     if named is not None:
-                        for j in range(lab.shape[-1]):
-                            ids = _along(lab, lab.dim() - 1)[j]
+                        for j, ids in enumerate(_along(lab, lab.dim() - 1)):
                             if len(ids):
                                 self.lab.add(int(ids[0]), named[0], 0, j, "out", named[1])
             return lab
