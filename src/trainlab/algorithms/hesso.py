@@ -8,7 +8,10 @@ over ``round(pruning_fraction * T)`` steps, at the end of which a fraction
 ``warmup_fraction``) runs over all of ``T``, so the pruned network recovers after the last
 period. ``prepare_for_eval`` returns the workload's own model, zeros in place (the benchmark's
 contract: the architecture is the workload's); its cost as a compact network is measured by
-building one.
+building one. Time-to-target counts the first evaluation that meets the target, as for every
+algorithm: that can fall before the last pruning period, on a model not yet at its target
+sparsity; ``benchmarks/hesso.py`` runs the whole schedule (``full_curve``) and judges the final
+compact model.
 
 Getting the compact model after training (``trainlab.methods.structured.compact_model``)::
 
