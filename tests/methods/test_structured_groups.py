@@ -132,7 +132,9 @@ class _CumSum(nn.Module):
 
 def test_unsupported_op_names_the_module():
     model = nn.Sequential(nn.Linear(4, 8), _CumSum(), nn.Linear(8, 2))
-    with pytest.raises(GraphPartitionError, match=r"module 1: operation .*cumsum"):
+    with pytest.raises(
+        GraphPartitionError, match=r"no prunable group: module 1: operation .*cumsum"
+    ):
         zero_invariant_groups(model, (torch.randn(2, 4),))
 
 
@@ -155,7 +157,17 @@ def test_model_without_prunable_group_is_refused():
 
 
 def test_sigmoid_is_not_zero_invariant():
-    """sigmoid(0) = 1/2: a zeroed unit would still feed its consumer."""
-    model = nn.Sequential(nn.Linear(4, 8), nn.Sigmoid(), nn.Linear(8, 2))
-    with pytest.raises(GraphPartitionError, match="module 1"):
-        zero_invariant_groups(model, (torch.randn(2, 4),))
+    """sigmoid(0) = 1/2: a zeroed unit would still feed its consumer, so the units before the
+    sigmoid are kept and those after the ReLU are groups."""
+    model = nn.Sequential(
+        nn.Linear(4, 8), nn.Sigmoid(), nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 2)
+    )
+    partition = zero_invariant_groups(model, (torch.randn(2, 4),))
+    assert [g.family for g in partition.groups] == ["2"] * 6
+    assert any(b.startswith("module 1: operation aten.sigmoid") for b in partition.blocked)
+
+
+def test_rmsnorm_gpt_keeps_heads_and_mlp_units():
+    w = get_workload("charlm_gpt", "rmsnorm")
+    partition = zero_invariant_groups(w.init_model(0), (w.splits.x_train[:2],))
+    assert len(partition) == 2 * (256 + 4)

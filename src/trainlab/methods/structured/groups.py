@@ -29,10 +29,12 @@ activation shadowed by an integer *label tensor* of the same shape: label ``i >=
 Channels that end up in one set form one group. A set is *not prunable* (left out, and said in
 :attr:`ZIGPartition.blocked`) when it reaches the model's output, when a ``layer_norm`` /
 ``group_norm`` normalises across it (removing a feature would change the others' mean and
-variance: the GPT's residual stream, whose width trainlab therefore keeps), when an op with
-``f(0) != 0`` or a constant offset reads it, or when it is sliced. Any other op that reads a
-labelled tensor is refused with :class:`GraphPartitionError` naming the module, rather than
-guessed at.
+variance: the GPT's residual stream, whose width trainlab therefore keeps), when it is added
+to a constant or sliced, or when any op not in the tables above reads it (``sigmoid``, with
+``f(0) != 0``, a reduction such as RMSNorm's ``mean``, ``cumsum``...): unknown ops are never
+guessed at. A model whose graph cannot be exported, that has a grouped convolution or a
+multi-layer or bidirectional RNN, or in which no group is left, is refused with
+:class:`GraphPartitionError` naming the module(s) that block it.
 
 Where this differs from the authors' ``only-train-once`` 3.0.1: that package does not import
 with torch >= 2.4 (it imports ``torch.onnx._globals``, since removed), so it could not be run
@@ -333,9 +335,7 @@ class _LabelInterpreter(torch.fx.Interpreter):
             for h in range(v.shape[1]):
                 self.lab.union(torch.cat([q[:, h].flatten(), k[:, h].flatten(), v[:, h].flatten()]))
             return v.clone()
-        if not inputs:
-            if t in (aten.zeros.default, aten.ones.default, aten.full.default):
-                return None
+        if not inputs:  # nothing prunable flows through this op
             return None
         if t in _UNARY_ZERO or (t is aten.mul.Tensor and not isinstance(args[1], torch.fx.Node)):
             return self._lab(args[0]).clone()
@@ -369,9 +369,10 @@ class _LabelInterpreter(torch.fx.Interpreter):
             elif t is aten.select.int:
                 self.selections.append((lab, dim, module))
             return super().call_function(t, (lab, *self._concrete(args[1:])), dict(n.kwargs))
-        raise GraphPartitionError(
-            f"module {module}: operation {t} on prunable channels is not supported"
-        )
+        # an op not known to keep zeros zero channel by channel: its inputs' channels are kept
+        for lab in inputs:
+            self.lab.block(lab, f"module {module}: operation {t} is not known to be zero-invariant")
+        return None
 
     def _concrete(self, args):
         return torch.fx.node.map_arg(args, lambda a: self.env[a])
@@ -386,6 +387,7 @@ class _LabelInterpreter(torch.fx.Interpreter):
                 f"module {module}: only single-layer unidirectional RNNs are supported"
             )
         hidden = value[0].shape[-1]
+        del batch_first  # the hidden dimension is the last one either way
         ids = self.lab.new(hidden, module)
         w_ih, w_hh = params[0], params[1]
         biases = list(params[2:4]) if has_biases else []
@@ -405,7 +407,6 @@ class _LabelInterpreter(torch.fx.Interpreter):
                 self.zero_shape[h] = _broadcast(ids, 2, self.env[h].shape)
         outs = [_broadcast(ids, value[0].dim() - 1, value[0].shape)]
         outs += [_broadcast(ids, 2, v.shape) for v in value[1:]]
-        del batch_first
         return tuple(outs)
 
     @property
