@@ -65,12 +65,20 @@ def test_out_of_range_values_are_refused_even_for_one_run(hp, match):
         get_algorithm("hesso").search_space.validate(hp, allow_out_of_range=True)
 
 
-def test_pruning_after_the_step_budget_is_refused():
+def test_pruning_ends_within_the_step_budget():
+    """horizon 2 makes the schedule T = 40 steps, twice the budget of 20: the fractions apply
+    to the 20 steps that run (2 warm-up, 12 pruning); a 4-step run gets one period per step."""
     w = get_workload("tiny_blobs", "mlp")
     w.max_steps, w.step_hint = 20, 20
-    hp = get_algorithm("hesso").search_space.validate({"horizon": 2.0, "pruning_fraction": 0.6})
-    with pytest.raises(TrainlabError, match="after the budget of 20 steps"):
-        get_algorithm("hesso").schedule(w, hp)
+    algorithm = get_algorithm("hesso")
+    hp = algorithm.search_space.validate({"horizon": 2.0, "pruning_fraction": 0.6})
+    assert algorithm.schedule(w, hp) == {
+        "warmup_steps": 2, "pruning_steps": 12, "pruning_periods": 5,
+    }  # fmt: skip
+    w.max_steps = 4
+    assert algorithm.schedule(w, hp) == {
+        "warmup_steps": 0, "pruning_steps": 2, "pruning_periods": 2,
+    }  # fmt: skip
 
 
 def test_unprunable_model_is_refused_before_training():

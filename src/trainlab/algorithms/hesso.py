@@ -2,9 +2,9 @@
 
 The library half is :mod:`trainlab.methods.structured` (zero-invariant groups, the optimizer,
 the compact sub-network). Here the schedule's length ``T`` (``horizon * step_hint``) fixes
-HESSO's: ``round(hesso_warmup_fraction * T)`` warm-up steps, then ``pruning_periods`` periods
-over ``round(pruning_fraction * T)`` steps, at the end of which a fraction
-``target_group_sparsity`` of the groups is exactly zero; the cosine learning rate (its own
+HESSO's: ``round(hesso_warmup_fraction * L)`` warm-up steps, then ``pruning_periods`` periods
+over ``round(pruning_fraction * L)`` steps, ``L = min(T, step budget)`` (:meth:`schedule`),
+at the end of which a fraction ``target_group_sparsity`` of the groups is exactly zero; the cosine learning rate (its own
 ``warmup_fraction``) runs over all of ``T``, so the pruned network recovers after the last
 period. ``prepare_for_eval`` returns the workload's own model, zeros in place (the benchmark's
 contract: the architecture is the workload's); its cost as a compact network is measured by
@@ -119,22 +119,17 @@ class HESSOAlgorithm(Recipe):
 
     def schedule(self, workload: Workload, hp: dict[str, Any]) -> dict[str, int]:
         """HESSO's step counts for this workload: ``warmup_steps``, ``pruning_steps``,
-        ``pruning_periods``. Raises :class:`TrainlabError` when the pruning would end after a
-        step-mode budget, or a period would be shorter than one step."""
-        total = self.total_steps(workload, hp)
-        warmup = round(hp["hesso_warmup_fraction"] * total)
-        pruning = max(1, round(hp["pruning_fraction"] * total))
-        periods = int(hp["pruning_periods"])
-        if pruning < periods:
-            raise TrainlabError(
-                f"hesso: {periods} pruning periods do not fit in {pruning} pruning steps"
-            )
-        budget = workload.step_budget
-        if workload.max_steps and warmup + pruning > budget:
-            raise TrainlabError(
-                f"hesso: pruning ends at step {warmup + pruning}, after the budget of {budget} "
-                "steps (lower horizon or the fractions)"
-            )
+        ``pruning_periods``, as fractions of ``L = min(T, step budget)`` (``T`` the schedule's
+        length; the step budget in step mode), so that pruning always ends within the run:
+        with ``hesso_warmup_fraction + pruning_fraction <= 1`` (checked when the
+        hyperparameters are validated) it cannot end after the budget. A budget shorter than
+        ``pruning_periods`` pruning steps gets one period per step."""
+        length = self.total_steps(workload, hp)
+        if workload.max_steps:
+            length = min(length, workload.step_budget)
+        warmup = round(hp["hesso_warmup_fraction"] * length)
+        pruning = max(1, min(length - warmup, round(hp["pruning_fraction"] * length)))
+        periods = max(1, min(int(hp["pruning_periods"]), pruning))
         return {"warmup_steps": warmup, "pruning_steps": pruning, "pruning_periods": periods}
 
     def build_optimizer(self, workload: Workload, model: nn.Module, hp: dict[str, Any]):
