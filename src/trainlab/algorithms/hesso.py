@@ -4,9 +4,9 @@ The library half is :mod:`trainlab.methods.structured` (zero-invariant groups, t
 the compact sub-network). Here the schedule's length ``T`` (``horizon * step_hint``) fixes
 HESSO's: ``round(hesso_warmup_fraction * L)`` warm-up steps, then ``pruning_periods`` periods
 over ``round(pruning_fraction * L)`` steps, ``L = min(T, step budget)`` (:meth:`schedule`),
-at the end of which a fraction ``target_group_sparsity`` of the groups is exactly zero; the cosine learning rate (its own
-``warmup_fraction``) runs over all of ``T``, so the pruned network recovers after the last
-period. ``prepare_for_eval`` returns the workload's own model, zeros in place (the benchmark's
+at the end of which a fraction ``target_group_sparsity`` of the groups is exactly zero; the
+cosine learning rate (its own ``warmup_fraction``) runs over all of ``T``, so the pruned
+network recovers after the last period. ``prepare_for_eval`` returns the workload's own model, zeros in place (the benchmark's
 contract: the architecture is the workload's); its cost as a compact network is measured by
 building one. Time-to-target counts the first evaluation that meets the target, as for every
 algorithm: that can fall before the last pruning period, on a model not yet at its target
