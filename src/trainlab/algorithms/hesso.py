@@ -6,12 +6,14 @@ HESSO's: ``round(hesso_warmup_fraction * L)`` warm-up steps, then ``pruning_peri
 over ``round(pruning_fraction * L)`` steps, ``L = min(T, step budget)`` (:meth:`schedule`),
 at the end of which a fraction ``target_group_sparsity`` of the groups is exactly zero; the
 cosine learning rate (its own ``warmup_fraction``) runs over all of ``T``, so the pruned
-network recovers after the last period. ``prepare_for_eval`` returns the workload's own
-model, zeros in place (the benchmark's contract: the architecture is the workload's); its cost
-as a compact network is measured by building one. Time-to-target counts the first evaluation that meets the target, as for every
+network recovers after the last period.
+
+``prepare_for_eval`` returns the workload's own model, zeros in place (the benchmark's
+contract: the architecture is the workload's); its cost as a compact network is measured by
+building one. Time-to-target counts the first evaluation that meets the target, as for every
 algorithm: that can fall before the last pruning period, on a model not yet at its target
-sparsity; ``benchmarks/hesso.py`` runs the whole schedule (``full_curve``) and judges the final
-compact model.
+sparsity; ``benchmarks/hesso.py`` runs the whole schedule (``full_curve``) and judges the
+final compact model.
 
 Getting the compact model after training (``trainlab.methods.structured.compact_model``)::
 
