@@ -126,6 +126,13 @@ def test_digits_stages_run_under_the_runner():
     assert result.steps == 3
     aux = distil.last_model
     child = InheritedInit(lambda m: sws.initialize_descendant(m, aux))
-    result = run_trial(workload.with_changes("d14", depths=(1, 4)), child, seed=0,
-                       eval_every_steps=3, max_steps=3, count_flops=False, calibrate=False)
+    result = run_trial(
+        workload.with_changes("d14", depths=(1, 4)),
+        child,
+        seed=0,
+        eval_every_steps=3,
+        max_steps=3,
+        count_flops=False,
+        calibrate=False,
+    )
     assert result.steps == 3 and len(sws.find_stages(child.last_model.features)[1].repeats) == 3

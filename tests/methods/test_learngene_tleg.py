@@ -78,8 +78,9 @@ def test_auxiliary_trains_only_theta_a_theta_b_and_the_non_block_parts():
     block = sum(p.numel() for p in tiny_gpt(1).blocks.parameters())
     plain = sum(p.numel() for p in tiny_gpt(1).parameters())
     assert sum(p.numel() for p in aux.parameters()) == plain + block  # theta_A and theta_B
-    distillation_loss(aux(torch.randint(0, VOCAB, (2, CONTEXT))), torch.zeros(2, CONTEXT, VOCAB))\
-        .backward()
+    distillation_loss(
+        aux(torch.randint(0, VOCAB, (2, CONTEXT))), torch.zeros(2, CONTEXT, VOCAB)
+    ).backward()
     assert aux.blocks.theta_b.mlp[0].weight.grad.abs().sum() > 0
 
 
