@@ -52,13 +52,6 @@ def test_a_workload_without_the_structure_is_refused(alg, workload):
 
 
 @pytest.mark.parametrize(
-    "argv",
-    [
-        ["-w", "digits_cnn", "-a", "tleg"],
-        ["-w", "charlm_gpt", "-a", "sws"],
-    ],
-)
-@pytest.mark.parametrize(
     ("alg", "hp", "message"),
     [(SWS, {"lg_stage_depth": 1}, "no shared layer"), (TLEG, {"lg_aux_depth": 0}, "depth 0")],
 )
@@ -70,6 +63,13 @@ def test_a_learngene_that_cannot_produce_the_model_fails_before_training(alg, hp
         a.check_hyperparameters(w, hp)
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-w", "digits_cnn", "-a", "tleg"],
+        ["-w", "charlm_gpt", "-a", "sws"],
+    ],
+)
 def test_cli_bad_learngene_input_is_one_line_and_exit_2(argv, tmp_path, capsys):
     code = main(["run", *argv, "--store", str(tmp_path / "s.db")])
     err = capsys.readouterr().err
