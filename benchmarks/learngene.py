@@ -150,9 +150,11 @@ def table(m: Method, base, anc: TrialResult, aux: TrialResult, rows, n_seeds: in
         rmed, rlow, rsteps, rmiss, rc = cells["random"]
         lmed, llow, lsteps, lmiss, lc = cells["learngene"]
         amort = lmed + share
+        # two budgets spent say nothing about speed (their seconds differ only by contention)
+        ratio = "n/a" if rlow or llow else f"{lmed / rmed:.2f}"
         out.append(
             f"{d:<22}{fmt(rmed, rlow) + f' [{rsteps:.0f}]':>22}"
-            f"{fmt(lmed, llow) + f' [{lsteps:.0f}]':>22}{lmed / rmed:>11.2f}"
+            f"{fmt(lmed, llow) + f' [{lsteps:.0f}]':>22}{ratio:>11}"
             f"{fmt(amort, llow):>16}{amort / rmed:>14.2f}{f'{rc + lc}/{2 * n_seeds}':>11}"
         )
         if rmiss or lmiss:

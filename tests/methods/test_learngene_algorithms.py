@@ -11,6 +11,9 @@ from trainlab.methods.learngene import LearngeneError, sws
 from trainlab.registry import get_algorithm, get_workload
 from trainlab.spec import TrainlabError
 
+# the small fractions and the bad depths lie outside the tuning ranges on purpose
+pytestmark = pytest.mark.filterwarnings("ignore::trainlab.errors.OutOfRangeWarning")
+
 SMALL = {"lg_ancestor_fraction": 0.02, "lg_aux_fraction": 0.02}  # below the tuning range
 
 
