@@ -159,6 +159,8 @@ class CharLM(ClassificationWorkload):
     eval_batch_size = 256
     act = "gelu"
     norm = "layernorm"
+    #: transformer blocks of the model (a deeper or shallower copy: ``with_changes(n, layers=)``)
+    layers = 2
 
     def __init__(self, device: str = "cpu", text_file: str | None = None) -> None:
         if text_file is None:
@@ -205,7 +207,8 @@ class CharLM(ClassificationWorkload):
 
     def init_model(self, seed: int) -> nn.Module:
         return seeded_model(
-            seed, lambda: GPT(self.vocab_size, act=self.act, norm=self.norm), self.device
+            seed, lambda: GPT(self.vocab_size, layers=self.layers, act=self.act, norm=self.norm),
+            self.device,
         )
 
     def loss_from_outputs(

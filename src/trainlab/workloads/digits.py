@@ -86,10 +86,18 @@ def _norm(kind: str, channels: int) -> nn.Module:
 
 
 class DigitsCNN(nn.Module):
-    """conv16-conv16-pool-conv32-conv32-pool-linear, each conv followed by norm + activation."""
+    """conv16-conv16-pool-conv32-conv32-pool-linear, each conv followed by norm + activation.
 
-    def __init__(self, norm: str = "batchnorm", act: str = "relu") -> None:
+    ``depths`` sets the convolutions per stage (the 16- and the 32-channel stage; default
+    ``(2, 2)``, the workload's model): a stage's first convolution changes the channel count,
+    the others keep it. Raises ``ValueError`` for a stage with fewer than one convolution."""
+
+    def __init__(
+        self, norm: str = "batchnorm", act: str = "relu", depths: tuple[int, int] = (2, 2)
+    ) -> None:
         super().__init__()
+        if len(depths) != 2 or min(depths) < 1:
+            raise ValueError(f"depths must be two stage depths >= 1, got {depths}")
 
         def block(cin: int, cout: int) -> list[nn.Module]:
             return [
@@ -98,10 +106,15 @@ class DigitsCNN(nn.Module):
                 activation(act),
             ]
 
-        self.features = nn.Sequential(
-            *block(1, 16), *block(16, 16), nn.MaxPool2d(2),
-            *block(16, 32), *block(32, 32), nn.AdaptiveAvgPool2d(1),
-        )  # fmt: skip
+        layers: list[nn.Module] = []
+        cin = 1
+        pools = (nn.MaxPool2d(2), nn.AdaptiveAvgPool2d(1))
+        for width, depth, pool in zip((16, 32), depths, pools, strict=True):
+            for _ in range(depth):
+                layers += block(cin, width)
+                cin = width
+            layers.append(pool)
+        self.features = nn.Sequential(*layers)
         self.head = nn.Linear(32, 10)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -120,6 +133,8 @@ class Digits(ClassificationWorkload):
     variants = ("groupnorm", "gelu")
     norm = "batchnorm"
     act = "relu"
+    #: convolutions per stage (a deeper or shallower copy: ``with_changes(n, depths=)``)
+    depths = (2, 2)
 
     def __init__(self, device: str = "cpu") -> None:
         self.splits = load_splits()
@@ -133,4 +148,4 @@ class Digits(ClassificationWorkload):
         return super().variant(name)
 
     def init_model(self, seed: int) -> nn.Module:
-        return seeded_model(seed, lambda: DigitsCNN(self.norm, self.act), self.device)
+        return seeded_model(seed, lambda: DigitsCNN(self.norm, self.act, self.depths), self.device)
