@@ -12,9 +12,10 @@ Also here, :mod:`trainlab.curves.annealing`: the scaling law with learning-rate 
 (Tissue et al., 2024), which predicts the loss curve of any schedule from one or two runs
 (``trainlab predict-schedule``).
 
-Both predictors see the metric mapped to an increasing curve in [0, 1] (:mod:`trainlab.curves.metric_map`
-says how). This package sits beside :mod:`trainlab.schedules`: numpy, scipy and (for
-``lc-pfn``) torch only, no benchmark. Use in a plain loop::
+Both predictors see the metric mapped to an increasing curve in [0, 1]
+(:mod:`trainlab.curves.metric_map` says how). This package sits beside
+:mod:`trainlab.schedules`: numpy, scipy and (for ``lc-pfn``) torch only, no benchmark.
+Use in a plain loop::
 
     from trainlab.curves import predict_final
     p = predict_final("lc-parametric", fractions, values, target=0.9, metric="accuracy",
