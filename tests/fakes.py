@@ -100,3 +100,15 @@ class ScriptedAlgorithm(Algorithm):
         self.clock.advance(self.prepare_cost)
         self.prepared += 1
         return state.model
+
+
+def gaussian_splits(dim: int):
+    """Two Gaussian classes in ``dim``-D, separated along the first axis: 600 training, 200
+    validation and 200 test examples (fixed seed), for tiny end-to-end algorithm tests."""
+    from trainlab.workloads.base import Splits
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(2, (1000,), generator=g)
+    x = torch.randn(1000, dim, generator=g) * 0.7
+    x[:, 0] += 1.5 * (2 * y - 1).float()
+    return Splits(x[:600], y[:600], x[600:800], y[600:800], x[800:], y[800:])

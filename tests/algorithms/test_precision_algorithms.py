@@ -4,6 +4,7 @@ names, the bad inputs, and end-to-end runs that reach the class targets in step 
 
 import pytest
 import torch
+from fakes import gaussian_splits
 from torch import nn
 
 from trainlab.algorithms.precision import AdaPTState
@@ -13,7 +14,7 @@ from trainlab.errors import HyperparameterError, OutOfRangeWarning, TrainlabErro
 from trainlab.methods.precision import autocast_device_type, fixed_point_quantize
 from trainlab.registry import get_algorithm, get_workload
 from trainlab.spec import Target
-from trainlab.workloads.base import ClassificationWorkload, Splits, seeded_model
+from trainlab.workloads.base import ClassificationWorkload, seeded_model
 
 
 @pytest.fixture(autouse=True)
@@ -37,11 +38,7 @@ class Blobs(ClassificationWorkload):
     num_classes = 2
 
     def __init__(self) -> None:
-        g = torch.Generator().manual_seed(0)
-        y = torch.randint(2, (1000,), generator=g)
-        x = torch.randn(1000, 5, generator=g) * 0.7
-        x[:, 0] += 1.5 * (2 * y - 1).float()
-        self.splits = Splits(x[:600], y[:600], x[600:800], y[600:800], x[800:], y[800:])
+        self.splits = gaussian_splits(5)
 
     def init_model(self, seed: int) -> nn.Module:
         build = lambda: nn.Sequential(  # noqa: E731

@@ -6,6 +6,7 @@ exit code 2)."""
 import benchfakes  # noqa: F401  (registers tiny_blobs)
 import pytest
 import torch
+from fakes import gaussian_splits
 from torch import nn
 
 from trainlab.algorithms.sparse import SparseState
@@ -13,7 +14,7 @@ from trainlab.bench.runner import run_trial
 from trainlab.cli import main
 from trainlab.registry import get_algorithm
 from trainlab.spec import HyperparameterError, Target, TrainlabError
-from trainlab.workloads.base import ClassificationWorkload, Splits, seeded_model
+from trainlab.workloads.base import ClassificationWorkload, seeded_model
 
 NAMES = ("gmp", "rigl", "granet", "granet_sparse")
 
@@ -39,11 +40,7 @@ class Blobs(ClassificationWorkload):
     num_classes = 2
 
     def __init__(self) -> None:
-        g = torch.Generator().manual_seed(0)
-        y = torch.randint(2, (1000,), generator=g)
-        x = torch.randn(1000, 8, generator=g) * 0.7
-        x[:, 0] += 1.5 * (2 * y - 1).float()
-        self.splits = Splits(x[:600], y[:600], x[600:800], y[600:800], x[800:], y[800:])
+        self.splits = gaussian_splits(8)
 
     def init_model(self, seed: int) -> nn.Module:
         def build() -> nn.Module:
