@@ -312,7 +312,7 @@ def _count_forwards(workload, clock: WorkClock, monkeypatch) -> None:
 def _timed(name, workload, clock, hp=None, steps=20):
     result = run_trial(
         workload, get_algorithm(name), hp, seed=0, eval_every_steps=steps, max_steps=steps,
-        full_curve=True, clock=clock,
+        full_curve=True, clock=clock, measure_cost=False,
     )  # fmt: skip
     assert result.status in ("reached", "missed"), result.error
     assert result.eval_seconds == 0.0  # evaluation does no optimizer step and no forward()

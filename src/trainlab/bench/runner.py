@@ -166,6 +166,7 @@ def run_trial(
     max_runtime: float | None = None,
     full_curve: bool = False,
     count_flops: bool = True,
+    measure_cost: bool = True,
     calibrate: bool = True,
     clock: Clock = time.perf_counter,
     cpu_clock: Clock = time.process_time,
@@ -188,9 +189,11 @@ def run_trial(
     a ``store``, the trial row (created unless ``trial_id`` is given) and every evaluation are
     committed as they happen. ``count_flops`` measures FLOPs on a throwaway step and
     ``calibrate`` times a reference step beside the trial (both untimed; see
-    :mod:`trainlab.bench.measures`). With a ``group`` (a data-parallel trial, see
-    :mod:`trainlab.bench.distributed`) every rank calls this: rank 0 runs the trial as above,
-    the others only follow its training steps and return a result with ``steps`` alone.
+    :mod:`trainlab.bench.measures`); ``measure_cost`` measures the evaluated model's cost after
+    the test split (untimed, counted in eval; :mod:`trainlab.bench.model_cost`). With a
+    ``group`` (a data-parallel trial, see :mod:`trainlab.bench.distributed`) every rank calls
+    this: rank 0 runs the trial as above, the others only follow its training steps and
+    return a result with ``steps`` alone.
     ``stop_rule(spec, evals)``, called (untimed) after each evaluation while the target is
     unmet, ends the trial as ``stopped-early`` when it returns a reason (a JSON-able dict; see
     :mod:`trainlab.bench.early_stop`).
@@ -392,7 +395,8 @@ def run_trial(
             if eval_model is None or prepared_at < step:
                 eval_model = algorithm.prepare_for_eval(state)
             result.test_metrics = workload.evaluate(eval_model, "test")
-            result.model_cost = model_cost.measure(workload, algorithm, state, eval_model)
+            if measure_cost:
+                result.model_cost = model_cost.measure(workload, algorithm, state, eval_model)
             eval_total += clock() - t0
     except KeyboardInterrupt:
         if not owns_trial:
