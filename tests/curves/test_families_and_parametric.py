@@ -118,3 +118,15 @@ def test_bad_curves_are_one_line_errors():
     with pytest.raises(LearningCurveError, match="as many fractions"):
         predict_final("lc-parametric", [0.1, 0.2], [0.5], target=0.9, metric="accuracy",
                       higher_is_better=True)  # fmt: skip
+
+
+def test_at_the_end_of_the_budget_the_observed_value_is_the_prediction():
+    from trainlab.curves import predict_final
+
+    for method in ("lc-parametric", "lc-pfn"):
+        p = predict_final(method, [0.5, 1.0], [0.3, 0.2036], target=0.75, metric="accuracy",
+                          higher_is_better=True)  # fmt: skip
+        assert (p.mean, p.lower, p.upper, p.p_target) == (0.2036, 0.2036, 0.2036, 0.0)
+        p = predict_final(method, [0.5, 1.0], [0.5, 0.1], target=0.2, metric="loss",
+                          higher_is_better=False)  # fmt: skip
+        assert p.p_target == 1.0

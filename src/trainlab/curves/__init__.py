@@ -56,7 +56,8 @@ def predict_final(
     """Predict ``metric`` at the end of the budget from its values so far.
 
     ``fractions``: where each value was measured, as fractions of the budget in (0, 1],
-    increasing; ``values``: the metric there (same length, at least one). Raises
+    increasing; ``values``: the metric there (same length, at least one). Once the last
+    fraction is 1 the end is observed: the prediction is that value, P(target) 0 or 1. Raises
     :class:`LearningCurveError` (a :class:`~trainlab.errors.TrainlabError`) for an unknown
     method, mismatched lengths or a metric outside the range its map needs."""
     if method not in METHODS:
@@ -67,6 +68,11 @@ def predict_final(
     values = np.asarray(values, dtype=np.float64)
     if fractions.shape != values.shape or fractions.ndim != 1 or len(values) == 0:
         raise LearningCurveError("a curve needs as many fractions as values, at least one")
+    if fractions[-1] >= 1.0:  # the budget is spent: the end is observed, nothing to predict
+        last = float(values[-1])
+        met = last >= target if higher_is_better else last <= target
+        return Prediction(method, 1.0, len(values), last, last, last, float(target),
+                          1.0 if met else 0.0)  # fmt: skip
     mapping = MetricMap.for_curve(metric, higher_is_better, values)
     x, y = fraction_to_x(fractions), mapping.to_unit(values)
     if method == "lc-parametric":
