@@ -195,7 +195,11 @@ def test_step_mode_trial_every_argument_and_field():
                 cpu_seconds=1.5, cpu_time_to_target=1.5, ref_steps_to_target=None,
                 reference_step_seconds=None, median_step_seconds=0.25,
                 flops_per_step=None, flops_to_target=None, contended=int(r.contended),
-                test_metrics={"accuracy": 0.0}, error=None,
+                test_metrics={"accuracy": 0.0},
+                # the evaluated Linear(2, 2): 6 parameters, 2 x 2 multiply-adds = 8 FLOPs
+                model_cost={"params": 6, "nonzero_params": 6, "flops_per_example": 8.0,
+                            "nonzero_flops_per_example": 8.0, "examples": 64},
+                error=None, stop_reason=None,
             ),
         )
     ]  # fmt: skip

@@ -22,6 +22,8 @@ from rich.progress import (
 from rich.table import Table
 
 from trainlab.bench.benchmark import describe_trial, outcome_line
+from trainlab.report.cells import cost_cells, cost_lines
+from trainlab.report.cells import plain_value as fmt
 
 
 def console(stderr: bool = False) -> Console:
@@ -31,14 +33,6 @@ def console(stderr: bool = False) -> Console:
 def plain(con: Console, text: str) -> None:
     """Print ``text`` as is (no markup, no highlighting, no wrapping of long paths)."""
     con.print(text, markup=False, highlight=False, soft_wrap=True)
-
-
-def fmt(value: Any, spec: str = ".3g") -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return format(value, spec)
-    return str(value)
 
 
 def eval_status(record, metric: str, target_value: float | None = None) -> str:
@@ -138,38 +132,6 @@ def trials_table(trials: list[dict[str, Any]], title: str) -> Table:
         )
     table.caption = "\n".join(caption)
     return table
-
-
-def cost_cells(trial: dict[str, Any]) -> list[str]:
-    """``params, nnz, MFLOPs/example, speedup`` cells of a trial's ``model_cost``."""
-    from trainlab.bench.model_cost import headline
-
-    h = headline(trial.get("model_cost"))
-    speedup = "-" if h["speedup"] is None else f"{h['speedup']:.2f}x"
-    return [fmt(h["params"]), fmt(h["nnz"]), fmt(h["mflops"], ".3g"), speedup]
-
-
-def cost_lines(cost: dict[str, Any] | None) -> list[str]:
-    """Lines of ``trainlab show ID`` for a trial's ``model_cost`` (none when not measured)."""
-    if not cost:
-        return []
-    if "error" in cost:
-        return [f"model cost: not measured ({cost['error']})"]
-    lines = [f"model cost: {cost['params']} params, {cost['nonzero_params']} non-zero; "
-             f"{cost['flops_per_example'] / 1e6:.4g} MFLOPs/example dense, "
-             f"{cost['nonzero_flops_per_example'] / 1e6:.4g} on non-zeros "
-             f"(batch of {cost.get('examples')})"]  # fmt: skip
-    c = cost.get("compact")
-    if c:
-        metrics = ", ".join(f"{k} {v:.4g}" for k, v in sorted((c.get("metrics") or {}).items()))
-        speedup = c.get("inference_speedup")
-        lines.append(
-            f"compact model: {c['params']} params, {c['flops_per_example'] / 1e6:.4g} "
-            f"MFLOPs/example; CPU inference {fmt(speedup, '.2f')}x faster "
-            f"({c['dense_ms']:.3g} ms vs {c['compact_ms']:.3g} ms a batch, one thread)"
-            + (f"; valid {metrics}" if metrics else "")
-        )
-    return lines
 
 
 def text_table(title: str, header: list[str], rows: list[list[str]]) -> Table:
@@ -328,16 +290,3 @@ def print_scores(result, con: Console, title: str = "") -> None:
                    "(run more --studies)")  # fmt: skip
     for warning in result.warnings:
         plain(con, f"note: {warning}")
-
-
-def print_costs(costs: dict[str, dict[str, dict]], algorithms: list[str], con: Console) -> None:
-    """The model-cost table of ``trainlab score`` (one cell per algorithm and workload, see
-    :func:`trainlab.bench.model_cost.cost_cell`); nothing when no trial recorded a cost."""
-    from trainlab.bench.model_cost import COST_NOTE, cost_cell
-
-    if not costs:
-        return
-    workloads = sorted({w for per in costs.values() for w in per})
-    rows = [[w] + [cost_cell(costs.get(a, {}).get(w)) for a in algorithms] for w in workloads]
-    con.print(text_table("model cost", ["workload", *algorithms], rows))
-    plain(con, COST_NOTE)

@@ -92,6 +92,20 @@ def run(args: argparse.Namespace) -> int:
 
     con = render.console()
     render.print_scores(result, con)
-    render.print_costs(costs, result.algorithms, con)
+    print_costs(costs, result.algorithms, con)
     render.plain(con, f"source: {source}")
     return 0
+
+
+def print_costs(costs: dict[str, dict[str, dict]], algorithms: list[str], con) -> None:
+    """The model-cost table of ``trainlab score`` (one cell per algorithm and workload, see
+    :func:`trainlab.bench.model_cost.cost_cell`); nothing when no trial recorded a cost."""
+    from trainlab.bench.model_cost import COST_NOTE, cost_cell
+    from trainlab.cli import render
+
+    if not costs:
+        return
+    workloads = sorted({w for per in costs.values() for w in per})
+    rows = [[w] + [cost_cell(costs.get(a, {}).get(w)) for a in algorithms] for w in workloads]
+    con.print(render.text_table("model cost", ["workload", *algorithms], rows))
+    render.plain(con, COST_NOTE)

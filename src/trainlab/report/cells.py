@@ -141,3 +141,48 @@ def score_table(result: Any) -> tuple[list[str], list[list[str]]]:
     its interval, speedup over the reference with its interval."""
     header = ["algorithm", "score [95 % interval]", f"speedup vs {result.reference}"]
     return header, [[a, score(result, a), speedup(result, a)] for a in result.ranking()]
+
+
+# --------------------------------------------------------------------------------------------
+# plain values and model cost (``trainlab show``)
+
+
+def plain_value(value: Any, spec: str = ".3g") -> str:
+    """``-`` for None, a float formatted with ``spec``, anything else as ``str``."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return format(value, spec)
+    return str(value)
+
+
+def cost_cells(trial: dict[str, Any]) -> list[str]:
+    """``params, nnz, MFLOPs/example, speedup`` cells of a trial's ``model_cost``."""
+    from trainlab.bench.model_cost import headline
+
+    h = headline(trial.get("model_cost"))
+    speedup = "-" if h["speedup"] is None else f"{h['speedup']:.2f}x"
+    return [plain_value(h["params"]), plain_value(h["nnz"]), plain_value(h["mflops"]), speedup]
+
+
+def cost_lines(cost: dict[str, Any] | None) -> list[str]:
+    """Lines of ``trainlab show ID`` for a trial's ``model_cost`` (none when not measured)."""
+    if not cost:
+        return []
+    if "error" in cost:
+        return [f"model cost: not measured ({cost['error']})"]
+    lines = [f"model cost: {cost['params']} params, {cost['nonzero_params']} non-zero; "
+             f"{cost['flops_per_example'] / 1e6:.4g} MFLOPs/example dense, "
+             f"{cost['nonzero_flops_per_example'] / 1e6:.4g} on non-zeros "
+             f"(batch of {cost.get('examples')})"]  # fmt: skip
+    c = cost.get("compact")
+    if c:
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in sorted((c.get("metrics") or {}).items()))
+        speedup = c.get("inference_speedup")
+        lines.append(
+            f"compact model: {c['params']} params, {c['flops_per_example'] / 1e6:.4g} "
+            f"MFLOPs/example; CPU inference {plain_value(speedup, '.2f')}x faster "
+            f"({c['dense_ms']:.3g} ms vs {c['compact_ms']:.3g} ms a batch, one thread)"
+            + (f"; valid {metrics}" if metrics else "")
+        )
+    return lines
