@@ -137,10 +137,9 @@ def miss_hint(result) -> str:
         budget = "a larger --max-steps"
     else:
         budget = "step mode with a larger budget (--eval-every-steps N --max-steps M)"
-    return (
-        f"hint: {result.status} the target; try other hyperparameters (e.g. --set "
-        f"learning_rate=...; see `trainlab list algorithms`) or {budget}"
-    )
+    how = ("--hparams FILE (AlgoPerf's JSON)" if result.algorithm.startswith("algoperf:")
+           else "e.g. --set learning_rate=...; see `trainlab list algorithms`")  # fmt: skip
+    return f"hint: {result.status} the target; try other hyperparameters ({how}) or {budget}"
 
 
 def run(args: argparse.Namespace) -> int:
