@@ -68,12 +68,12 @@ def predict_final(
     values = np.asarray(values, dtype=np.float64)
     if fractions.shape != values.shape or fractions.ndim != 1 or len(values) == 0:
         raise LearningCurveError("a curve needs as many fractions as values, at least one")
+    mapping = MetricMap.for_curve(metric, higher_is_better, values)  # checks the values
     if fractions[-1] >= 1.0:  # the budget is spent: the end is observed, nothing to predict
         last = float(values[-1])
         met = last >= target if higher_is_better else last <= target
         return Prediction(method, 1.0, len(values), last, last, last, float(target),
                           1.0 if met else 0.0)  # fmt: skip
-    mapping = MetricMap.for_curve(metric, higher_is_better, values)
     x, y = fraction_to_x(fractions), mapping.to_unit(values)
     if method == "lc-parametric":
         from trainlab.curves.parametric import parametric_posterior
