@@ -383,6 +383,10 @@ class Algorithm(ABC):
     name: str
     search_space: SearchSpace = SearchSpace()
     description: str = ""
+    #: a digest of code that lives outside trainlab and defines this algorithm (an AlgoPerf
+    #: submission's file), part of a benchmark's fingerprint so that an edited file starts a
+    #: new benchmark instead of resuming one trained with the old code; None when built in
+    source_digest: str | None = None
 
     @property
     def self_tuning(self) -> bool:

@@ -200,3 +200,21 @@ def test_run_options_attach_the_space_to_the_name(tmp_path):
     assert algo.name == name and algo.search_space.validate({}) == {
         "learning_rate": pytest.approx(0.01)}  # the range's geometric midpoint
     assert submission_name("adamw", None, None) == "adamw"
+
+
+def test_an_edited_submission_is_a_new_benchmark(tmp_path):
+    """The fingerprint holds the file's contents: resuming must never mix two versions."""
+    from trainlab.bench.benchmark import BenchmarkConfig, make_plan
+
+    path = tmp_path / "sub.py"
+    path.write_text((HERE / "trainlab_nadamw.py").read_text())
+
+    def key():
+        config = BenchmarkConfig(workloads=["digits_cnn"], algorithms=[f"algoperf:{path}"],
+                                 n_trials=1, n_studies=1, targets="class")  # fmt: skip
+        return make_plan(config).key
+
+    first = key()
+    assert key() == first
+    path.write_text(path.read_text() + "\n# an edit\n")
+    assert key() != first

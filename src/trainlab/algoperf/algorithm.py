@@ -33,6 +33,7 @@ ignore it.
 from __future__ import annotations
 
 import collections
+import hashlib
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -113,6 +114,7 @@ class SubmissionAlgorithm(Algorithm):
         self.path = path
         self.name = name
         self.module = module_for(path)
+        self.source_digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         self.search_space = space.space if space is not None else SearchSpace()
         #: the list form's points, run in order by external tuning (else None)
         self.fixed_points = space.points if space is not None else None

@@ -256,7 +256,8 @@ def make_plan(config: BenchmarkConfig) -> Plan:
         "targets": config.targets,
         "workloads": [w.row_fields() for w in workloads],
         "algorithms": [
-            {"name": name, "search_space": a.search_space.to_json()}
+            {"name": name, "search_space": a.search_space.to_json(),
+             **({"source": a.source_digest} if a.source_digest else {})}
             for name, a in zip(config.algorithms, algorithms, strict=True)
         ],
         "hyperparameters": config.hyperparameters,
