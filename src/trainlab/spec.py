@@ -377,7 +377,8 @@ class Algorithm(ABC):
     step ``next(select_data(...))`` and :meth:`update` (timed), and :meth:`prepare_for_eval`
     (timed) before each untimed evaluation. After training it calls :meth:`compact_model`
     (untimed) once, to measure what the trained model costs to run
-    (:mod:`trainlab.bench.model_cost`).
+    (:mod:`trainlab.bench.model_cost`), and :meth:`trial_record`. :meth:`check_workload` and
+    :meth:`check_hyperparameters` refuse bad inputs before anything runs.
     """
 
     name: str
@@ -396,6 +397,15 @@ class Algorithm(ABC):
         fresh examples, or a cross-entropy loss, say). Called before anything is trained or
         stored, so the user gets one line instead of a failed trial. The default accepts
         every workload."""
+        return None
+
+    def check_hyperparameters(self, workload: Workload, hp: dict[str, Any]) -> None:
+        """Raise :class:`TrainlabError` (one line) when the validated hyperparameters ``hp``
+        cannot train ``workload`` as resolved for the trial (its budget and schedule unit set):
+        a depth the model cannot take, a schedule past the budget. The runner calls it before
+        the trial row is started, ``trainlab run`` before anything else runs, and ``bench``
+        for every planned point, so a bad combination is an input error, not a failed trial.
+        The default accepts everything."""
         return None
 
     @abstractmethod
@@ -428,6 +438,15 @@ class Algorithm(ABC):
         equal the evaluated model's; SortedNet one of its nested sub-models. Called once after
         training, untimed; the runner records its size, FLOPs and CPU inference time relative
         to the evaluated model in the trial's ``model_cost``. It must not change ``state``."""
+        return None
+
+    def trial_record(self, state: Any) -> dict[str, Any] | None:
+        """What the method did in this trial, as a JSON-able dict, or ``None`` (the default).
+
+        Called once after training, untimed, with the model cost
+        (:mod:`trainlab.bench.model_cost`); the runner stores the dict under ``"method"`` in
+        the trial's ``model_cost``, where ``trainlab show`` and the report read it (AdaPT: its
+        per-layer bit-width trajectory and modelled speedups). It must not change ``state``."""
         return None
 
     def describe(self) -> dict[str, Any]:
