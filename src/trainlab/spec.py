@@ -400,12 +400,11 @@ class Algorithm(ABC):
         return None
 
     def check_hyperparameters(self, workload: Workload, hp: dict[str, Any]) -> None:
-        """Raise :class:`TrainlabError` (one line) when the validated hyperparameters ``hp``
-        cannot train ``workload`` as resolved for the trial (its budget and schedule unit set):
-        a depth the model cannot take, a schedule past the budget. The runner calls it before
-        the trial row is started, ``trainlab run`` before anything else runs, and ``bench``
-        for every planned point, so a bad combination is an input error, not a failed trial.
-        The default accepts everything."""
+        """Raise :class:`TrainlabError` (one line) when the validated ``hp`` cannot train
+        ``workload`` as resolved for the trial (budget and schedule unit set): a depth the model
+        cannot take, a schedule past the budget. Called by the runner before the trial row
+        starts, by ``run`` and by ``bench`` (every planned point) before any training. The
+        default accepts everything."""
         return None
 
     @abstractmethod
@@ -441,12 +440,10 @@ class Algorithm(ABC):
         return None
 
     def trial_record(self, state: Any) -> dict[str, Any] | None:
-        """What the method did in this trial, as a JSON-able dict, or ``None`` (the default).
-
-        Called once after training, untimed, with the model cost
-        (:mod:`trainlab.bench.model_cost`); the runner stores the dict under ``"method"`` in
-        the trial's ``model_cost``, where ``trainlab show`` and the report read it (AdaPT: its
-        per-layer bit-width trajectory and modelled speedups). It must not change ``state``."""
+        """What the method did in this trial, a JSON-able dict, or ``None`` (the default).
+        Called once after training, untimed, with the model cost; stored under ``"method"`` in
+        the trial's ``model_cost`` for ``show`` and the report (AdaPT: per-layer bit-widths,
+        modelled speedups). It must not change ``state``."""
         return None
 
     def describe(self) -> dict[str, Any]:
