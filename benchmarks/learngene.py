@@ -25,6 +25,8 @@ deterministic.
 
     PYTHONPATH=src python benchmarks/learngene.py                  # TLEG + SWS, seeds 0,1
     PYTHONPATH=src python benchmarks/learngene.py --methods sws --seeds 0,1,2
+    PYTHONPATH=src python benchmarks/learngene.py --methods sws_mnist1d   # SWS on mnist1d_cnn:
+        # stages (3,3,3) for the ancestor and auxiliary, descendants (1,1,1) (2,2,2) (3,3,3)
 """
 
 from __future__ import annotations
@@ -189,6 +191,12 @@ def methods(args) -> list[Method]:
             [{"depths": (d, d)} for d in (1, 2, 3)],
             sws.make_auxiliary, sws.initialize_descendant,
         ))  # fmt: skip
+    if "sws_mnist1d" in args.methods:  # stride-2 transitions kept per stage, stride-1 shared
+        out.append(Method(
+            "SWS (mnist1d_cnn)", "mnist1d_cnn", {"depths": (3, 3, 3)}, {"depths": (3, 3, 3)},
+            [{"depths": (d, d, d)} for d in (1, 2, 3)],
+            sws.make_auxiliary, sws.initialize_descendant,
+        ))  # fmt: skip
     return out
 
 
@@ -214,6 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--eval-every", type=int, default=None, help="default: step_hint / 30")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = p.parse_args(argv)
+    args.methods = args.methods.split(",")
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.tleg_depths = [int(d) for d in args.tleg_depths.split(",")]
     torch.set_num_threads(1)

@@ -377,7 +377,8 @@ class Algorithm(ABC):
     step ``next(select_data(...))`` and :meth:`update` (timed), and :meth:`prepare_for_eval`
     (timed) before each untimed evaluation. After training it calls :meth:`compact_model`
     (untimed) once, to measure what the trained model costs to run
-    (:mod:`trainlab.bench.model_cost`).
+    (:mod:`trainlab.bench.model_cost`), and :meth:`trial_record`. :meth:`check_workload` and
+    :meth:`check_hyperparameters` refuse bad inputs before anything runs.
     """
 
     name: str
@@ -400,6 +401,14 @@ class Algorithm(ABC):
         fresh examples, or a cross-entropy loss, say). Called before anything is trained or
         stored, so the user gets one line instead of a failed trial. The default accepts
         every workload."""
+        return None
+
+    def check_hyperparameters(self, workload: Workload, hp: dict[str, Any]) -> None:
+        """Raise :class:`TrainlabError` (one line) when the validated ``hp`` cannot train
+        ``workload`` as resolved for the trial (budget and schedule unit set): a depth the model
+        cannot take, a schedule past the budget. Called by the runner before the trial row
+        starts, by ``run`` and by ``bench`` (every planned point) before any training. The
+        default accepts everything."""
         return None
 
     @abstractmethod
@@ -432,6 +441,13 @@ class Algorithm(ABC):
         equal the evaluated model's; SortedNet one of its nested sub-models. Called once after
         training, untimed; the runner records its size, FLOPs and CPU inference time relative
         to the evaluated model in the trial's ``model_cost``. It must not change ``state``."""
+        return None
+
+    def trial_record(self, state: Any) -> dict[str, Any] | None:
+        """What the method did in this trial, a JSON-able dict, or ``None`` (the default).
+        Called once after training, untimed, with the model cost; stored under ``"method"`` in
+        the trial's ``model_cost`` for ``show`` and the report (AdaPT: per-layer bit-widths,
+        modelled speedups). It must not change ``state``."""
         return None
 
     def describe(self) -> dict[str, Any]:

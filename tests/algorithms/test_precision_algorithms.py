@@ -178,3 +178,38 @@ def test_adapt_reaches_the_digits_class_target_with_a_mean_word_length_below_16(
     mean_wl = [sum(wl for wl, _ in f.values()) / len(f) for _, f in state.bit_history]
     assert max(mean_wl[1:]) < 16  # every format the run switched to
     assert state.adapt.mean_word_length() < 16
+
+
+def test_adapt_trial_stores_its_bit_widths_and_modelled_speedups(tmp_path):
+    """The record under ``model_cost["method"]``: the trajectory as the state had it, and the
+    inference speedup of the performance model by hand, ``32 sum M / sum wl M``, with the
+    forward MACs of 64 examples: Linear(5, 16) 64 x 16 x 5 = 5120, Linear(16, 2) 2048."""
+    from trainlab.bench.store import Store
+    from trainlab.report.cells import cost_lines
+
+    class Unreached(Blobs):  # all 60 updates: formats switch
+        target = Target("loss", 0.0, higher_is_better=False)
+
+    with Store(tmp_path / "s.db") as store:
+        r = run_trial(Unreached(), get_algorithm("adapt"), {"min_lookback": 5, "max_lookback": 50},
+                      eval_every_steps=20, max_steps=60, count_flops=False, calibrate=False,
+                      store=store)  # fmt: skip
+        stored = store.trial(r.trial_id)["model_cost"]["method"]
+    assert r.status in ("reached", "missed"), r.error
+    rec = r.model_cost["method"]
+    assert stored == rec  # JSON: lists and nulls
+    assert rec["name"] == "adapt" and rec["layers"] == ["0", "3"] and rec["updates"] == 60
+    assert rec["steps"][0] == 0 and rec["steps"] == sorted(set(rec["steps"]))
+    assert len(rec["steps"]) == len(rec["weights"]) == len(rec["gradients"]) > 1
+    assert rec["weights"][0] == [[8, 4], [8, 4]] and rec["gradients"][0] == [[8, None]] * 2
+    for w, g in zip(rec["weights"][1:], rec["gradients"][1:], strict=True):
+        assert [x[0] for x in w] == [x[0] for x in g]  # gradients: the layer's word length
+        assert all(isinstance(x[1], int) for x in g)  # and that step's dynamic fraction
+    (wl0, _), (wl1, _) = rec["weights"][-1]
+    assert rec["modelled_inference_speedup"] == pytest.approx(
+        32 * (5120 + 2048) / (wl0 * 5120 + wl1 * 2048))
+    assert rec["mean_bits"] == (wl0 + wl1) / 2
+    assert (rec["paper_training_speedup"], rec["paper_inference_speedup"]) == (1.27, 2.33)
+    line = cost_lines(r.model_cost)[-1]
+    assert f"AdaPT: mean bit-width {(wl0 + wl1) / 2:.2f} at the end" in line
+    assert "(paper: 1.27x, 2.33x)" in line and "not a CPU speedup" in line

@@ -98,7 +98,8 @@ def test_ends_at_exactly_the_target_sparsity_with_the_workloads_architecture(nam
 def test_schedule_fractions_become_steps_of_the_budget():
     state, _ = _train("gmp", steps=0, hp={"t0_fraction": 0.25, "t_end_fraction": 0.5})
     g = state.sparsifier
-    assert (g.t_0, g.t_end, g.delta_t) == (50, 100, 50)  # of step_hint 200
+    # of step_hint 200; delta_t 50 clamped to (100 - 50) // 10 = 5: ten pruning steps
+    assert (g.t_0, g.t_end, g.delta_t) == (50, 100, 5)
     state, _ = _train("rigl", steps=0)
     assert state.sparsifier.t_end == 150  # 0.75 of 200
 
@@ -143,3 +144,50 @@ def test_a_model_without_linear_or_conv_weights_is_refused_up_front():
 
     with pytest.raises(TrainlabError, match="no Linear or Conv weight"):
         get_algorithm("gmp").check_workload(NoLinear())
+
+
+@pytest.mark.parametrize("name", ["gmp", "granet"])
+def test_a_short_run_prunes_in_at_least_ten_steps(name):
+    class Short(Blobs):
+        step_hint = 60  # a 60-step run: t_0 = 6, t_end = 42, delta_t 50 -> 36 // 10 = 3
+
+    workload, algorithm = Short(), get_algorithm(name)
+    hp = algorithm.search_space.validate({})
+    state = algorithm.init(workload, workload.init_model(0), hp, 0)
+    g = state.sparsifier
+    assert (g.t_0, g.t_end, g.delta_t) == (6, 42, 3)
+    assert sorted(g.schedule) == list(range(6, 43, 3))  # 13 pruning steps, not one
+
+
+def _zeros(model):
+    return [int((m.weight == 0).sum()) for m in model if isinstance(m, nn.Linear)]
+
+
+def test_before_t_end_gmp_is_evaluated_on_a_copy_pruned_to_the_final_sparsity():
+    # t_0 = 20, t_end = 140 of step_hint 200, delta_t 12: after 40 updates the masks are at
+    # s_32 = 0.9 (1 - (1 - 12/120)^3) = 0.2439 per layer
+    state, model = _train("gmp", steps=40)
+    g = state.sparsifier
+    assert g.sparsity == pytest.approx(0.2439, abs=2e-3) and model is not state.model
+    sizes = [m.weight.numel() for m in model if isinstance(m, nn.Linear)]
+    assert _zeros(model) == [round(0.9 * n) for n in sizes]  # per layer, GMP's scope
+    for copy, live in zip(model, state.model, strict=True):
+        if isinstance(copy, nn.Linear):  # the kept weights are the training model's largest
+            kept = copy.weight != 0
+            assert torch.equal(copy.weight[kept], live.weight[kept])
+            assert live.weight[kept].abs().min() >= live.weight[~kept].abs().max()
+    assert g.sparsity < 0.5  # the training model and its masks are untouched
+    assert get_algorithm("gmp").prepare_for_eval(state) is model  # no update: the same copy
+
+
+def test_granet_eval_copy_is_globally_pruned_and_after_t_end_the_model_itself():
+    state, model = _train("granet", steps=30)
+    total = sum(m.weight.numel() for m in model if isinstance(m, nn.Linear))
+    assert sum(_zeros(model)) == round(0.9 * total) and model is not state.model
+    state, model = _train("gmp", steps=140)  # t_end reached: the training model, at 0.9
+    assert model is state.model and state.sparsifier.sparsity == pytest.approx(0.9, abs=1e-3)
+
+
+def test_rigl_is_evaluated_on_its_training_model():
+    state, model = _train("rigl", steps=5)
+    assert model is state.model

@@ -53,11 +53,16 @@ def test_prune_masks_and_tied_weights_count_once():
 class _Compacting:
     """An algorithm stub whose compact model is the first 4 of 8 hidden units."""
 
-    def __init__(self, compact):
-        self.compact = compact
+    def __init__(self, compact, record=None):
+        self.compact, self.record = compact, record
 
     def compact_model(self, state):
         return self.compact
+
+    def trial_record(self, state):
+        if isinstance(self.record, Exception):
+            raise self.record
+        return self.record
 
 
 class _Workload:
@@ -92,6 +97,19 @@ def test_measure_with_a_compact_model():
     broken = model_cost.measure(_Workload(), _Compacting(None), None, nn.Linear(3, 2))
     assert broken["error"].startswith("RuntimeError")
     assert model_cost.headline(broken)["params"] is None
+
+
+def test_the_trial_record_is_stored_under_method_and_never_fails_the_measure():
+    dense = nn.Sequential(nn.Linear(10, 8), nn.ReLU(), nn.Linear(8, 5))
+    assert "method" not in model_cost.measure(_Workload(), _Compacting(None), None, dense)
+    record = {"name": "stub", "mean_bits": 6.5}
+    cost = model_cost.measure(_Workload(), _Compacting(None, record), None, dense)
+    assert cost["method"] == record and cost["params"] == 133
+    cost = model_cost.measure(_Workload(), _Compacting(None, ValueError("no")), None, dense)
+    assert cost["method"] == {"error": "ValueError: no"} and cost["params"] == 133
+    # a failed measure keeps the record, recorded apart
+    broken = model_cost.measure(_Workload(), _Compacting(None, record), None, nn.Linear(3, 2))
+    assert broken["error"].startswith("RuntimeError") and broken["method"] == record
 
 
 def test_the_runner_stores_it_for_a_real_trial(tmp_path):

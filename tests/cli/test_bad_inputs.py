@@ -197,6 +197,22 @@ EXTRA = [
     ["extrapolate", "99", "--store", "{db}"],
     ["extrapolate", "1", "--store", "{db}"],  # its accuracy passes 1: no curve to predict
     [*BENCH, "--resume", "--early-stop", "lc-pfn"],
+    # hp-dependent preconditions (Algorithm.check_hyperparameters): exit 2 before training,
+    # the out-of-range warning of the same --set not printed beside the error
+    *([*RUN[:2], workload, "-a", algorithm, *RUN[5:], "--set", setting] for workload, algorithm,
+      setting in (
+        ("digits_cnn", "sws", "lg_stage_depth=1"),  # no shared layer: cannot make depth 2
+        ("charlm_gpt", "tleg", "lg_aux_depth=0"),  # a depth TLEG cannot produce
+        ("mnist1d_mlp", "grow_net2net", "start_width=1.5"),  # grows past the architecture
+        ("mnist1d_mlp", "grow_mixture", "grow_at=1.5"),
+        ("mnist1d_mlp", "grow_net2net", "stages=20"),  # 20 growths in a 10-update budget
+        ("mnist1d_mlp", "adapt", "wl_start=1"),  # a bit-width below 2
+        ("mnist1d_mlp", "adapt+bf16", "wl_start=0"),
+        ("mnist1d_mlp", "adapt", "max_lookback=4"),  # below min_lookback 25
+        ("mnist1d_mlp", "gmp", "t_end_fraction=1.5"),
+    )),
+    [*RUN[:2], "mnist1d_mlp", "-a", "grow_net2net", *RUN[5:], "--set", "grow_at=0.9", "--set",
+     "horizon=1.2"],  # the last growth at 0.9 x 1.2 of the schedule: after the budget
 ]
 
 

@@ -72,3 +72,17 @@ def test_a_trial_of_another_workload_is_refused(fitted, cli):
     code, _, err = cli("predict-schedule", "-w", "digits_cnn", "-a", "nadamw", "--fit", "1",
                        "--store", str(fitted))  # fmt: skip
     assert code == 2 and "is of mnist1d_mlp" in err
+
+
+def test_a_method_built_on_the_recipe_is_refused(cli, tmp_path):
+    """gmp is NAdamW + cosine plus pruning: its curve is not the schedule's alone."""
+    store = tmp_path / "g.db"
+    code, _, err = cli("run", "-w", "mnist1d_mlp", "-a", "gmp", "--eval-every-steps", "10",
+                       "--max-steps", "30", "--full-curve", "--quiet", "--store", store)
+    assert code == 0, err
+    for optimizer in ("nadamw", "gmp"):
+        code, _, err = cli("predict-schedule", "-w", "mnist1d_mlp", "-a", optimizer, "--fit",
+                           "1", "--store", store, "--plot", tmp_path / "p.png")  # fmt: skip
+        assert code == 2 and err.count("\n") == 1, err
+        assert "gmp is a method built on the nadamw recipe (GMPAlgorithm)" in err
+    assert not (tmp_path / "p.png").exists()

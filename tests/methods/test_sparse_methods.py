@@ -188,3 +188,13 @@ def test_bad_arguments_are_value_errors():
         rigl.step(1)
     with pytest.raises(ValueError, match="no Linear or Conv"):
         RigL(nn.GRU(3, 3), 0.5, t_end=10)
+
+
+@pytest.mark.parametrize("cls", ["GMP", "RigL", "GraNet"])
+def test_help_of_each_sparsifier_shows_a_plain_loop(cls):
+    """``help(GMP)`` (the class docstring, not only the module's) shows the loop to copy."""
+    import trainlab.methods.sparse as sparse
+
+    doc = getattr(sparse, cls).__doc__
+    assert "for x, y in loader:" in doc and "opt.step()" in doc
+    assert f"{cls.lower()}.step()" in doc and f"= {cls}(model" in doc

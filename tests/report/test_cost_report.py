@@ -84,3 +84,34 @@ def test_no_plot_when_every_model_is_dense(tmp_path):
     page = build_report(db, tmp_path / "r", n_boot=0).read_text()
     section = page[page.index("<h2>Model cost</h2>"):page.index("<h2>Trials</h2>")]
     assert "<img" not in section and "no plot" in section
+
+
+ADAPT = {"name": "adapt", "layers": ["conv", "head"], "steps": [0, 30, 55],
+         "weights": [[[8, 4], [8, 4]], [[6, 3], [9, 5]], [[5, 3], [9, 5]]],
+         "gradients": [[[8, None], [8, None]], [[6, 12], [9, 14]], [[5, 11], [9, 13]]],
+         "updates": 80, "switches": 4, "mean_bits": 7.0, "mean_bits_over_training": 7.4,
+         "modelled_training_speedup": 1.5, "modelled_inference_speedup": 4.2,
+         "model_size": 0.2, "paper_training_speedup": 1.27,
+         "paper_inference_speedup": 2.33}  # fmt: skip
+
+
+def test_the_report_plots_adapt_bit_widths_beside_the_papers_speedups(tmp_path):
+    db = tmp_path / "s.db"
+    make_store(db, {"nadamw": DENSE, "adapt": {**DENSE, "method": ADAPT}})
+    page = build_report(db, tmp_path / "r", n_boot=0).read_text()
+    section = page[page.index("<h2>Model cost</h2>"):page.index("<h2>Trials</h2>")]
+    assert "Low precision (AdaPT)" in section
+    assert "1.50x (paper 1.27x)" in section and "4.20x (paper 2.33x)" in section
+    assert "emulation is not a CPU speedup" in section
+    # dense model costs: no metric-against-cost plot, one bit-width plot (the best trial, 1)
+    assert section.count("<img") == 1
+    assert 'alt="adapt on digits_cnn, trial 3: bit-widths per layer"' in section
+
+
+def test_show_prints_the_adapt_line(tmp_path, capsys):
+    db = tmp_path / "s.db"
+    make_store(db, {"adapt": {**DENSE, "method": ADAPT}})
+    assert main(["show", "1", "--store", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "AdaPT: mean bit-width 7.00 at the end (7.40 averaged over 80 updates" in out
+    assert "training 1.50x, inference 4.20x (paper: 1.27x, 2.33x)" in out

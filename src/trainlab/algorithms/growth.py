@@ -24,7 +24,9 @@ reaches the workload's architecture. Growth runs inside ``update`` (on the timed
 schedule that starts wider or deeper than the workload's model (a fraction above 1) or grows
 at or after the end of the budget (``grow_at x horizon >= 1``) is refused when the
 hyperparameters are validated, before anything is trained (``HyperparameterError``), also in
-a single ``trainlab run``, which otherwise lets values leave the tuning range.
+a single ``trainlab run``, which otherwise lets values leave the tuning range; a schedule whose
+last growth would not come before the end of the trial's step budget (``stages`` growths need
+an update each) is refused by ``check_hyperparameters``, also before training.
 
 **Optimizer state.** After each growth the optimizer and its scheduler are rebuilt on the grown
 model at the same step and learning rate; kept parameters keep their state, widened ones get
@@ -163,6 +165,22 @@ class GrowthRecipe(Recipe):
             raise HyperparameterError(
                 f"{self.name} cannot grow {workload.full_name}'s model: {exc}"
             ) from None
+
+    def check_hyperparameters(self, workload: Workload, hp: dict[str, Any]) -> None:
+        """Refuse a schedule whose last growth is not before the end of the step budget (each
+        growth needs its own update: with few updates, ``stages`` growths may spill past
+        ``grow_at``)."""
+        hp = {**self.fixed, **hp}
+        steps = growth_steps(self.total_steps(workload, hp), hp["grow_at"],
+                             int(hp.get("stages", 1)))  # fmt: skip
+        budget = workload.step_budget
+        if steps[-1] >= budget:
+            raise HyperparameterError(
+                f"{self.name}: growth {len(steps)} of {len(steps)} would come at update "
+                f"{steps[-1]}, not before the end of the {budget}-update budget (grow_at="
+                f"{hp['grow_at']!r}, stages={hp.get('stages', 1)!r}): grow earlier or in "
+                "fewer stages"
+            )
 
     # -- hooks ----------------------------------------------------------------------------
     def start_model(self, blueprint: nn.Module, hp: dict[str, Any], seed: int) -> nn.Module:

@@ -2,13 +2,14 @@
 train an auxiliary model by distillation, and that train a descendant initialised from a
 learngene, each under the runner's clock.
 
-``tleg`` (``charlm_gpt``) and ``sws`` (``digits_cnn``) are the registered, self-contained
-algorithms: inside the timed ``init`` they train an ancestor (a deeper copy of the workload's
-model, NAdamW + cosine), then the auxiliary model by distillation from it, then initialise
-the workload's model from the learngene and train it. One trial therefore pays for the whole
-pipeline; the method's saving (one learngene for many sizes) shows only when the up-front cost
-is shared, which ``benchmarks/learngene.py`` measures with the two unregistered recipes below,
-built in-process from Python objects (a trained ancestor, a trained auxiliary model)::
+``tleg`` (``charlm_gpt``) and ``sws`` (``digits_cnn``, ``mnist1d_cnn``) are the registered,
+self-contained algorithms: inside the timed ``init`` they train an ancestor (a deeper copy of
+the workload's model, NAdamW + cosine), then the auxiliary model by distillation from it,
+then initialise the workload's model from the learngene and train it. One trial therefore
+pays for the whole pipeline; the method's saving (one learngene for many sizes) shows only
+when the up-front cost is shared, which ``benchmarks/learngene.py`` measures with the two
+unregistered recipes below, built in-process from Python objects (a trained ancestor, a
+trained auxiliary model)::
 
     distil = AuxiliaryDistillation(ancestor, lambda m: tleg.make_auxiliary(m, depth=4))
     run_trial(workload, distil, seed=0, eval_every_steps=100, max_steps=600)
@@ -111,9 +112,9 @@ class LearngeneAlgorithm(NadamwCosineMethod):
 
     def check_hyperparameters(self, workload: Workload, hp: dict[str, Any]) -> None:
         """Raise :class:`~trainlab.methods.learngene.LearngeneError` when the learngene these
-        hyperparameters describe cannot initialise the workload's model (called first thing in
-        ``init``, before the ancestor trains: ``check_workload`` does not see them)."""
-        raise NotImplementedError
+        hyperparameters describe cannot initialise the workload's model (the runner, ``run``
+        and ``bench`` call it before any training; ``init`` again, first thing)."""
+        return None
 
     def init(self, workload: Workload, model: nn.Module, hp: dict[str, Any], seed: int):
         hp = {**self.fixed, **hp}
@@ -163,8 +164,11 @@ class TLEG(LearngeneAlgorithm):
         tleg.check_depth(workload.layers)
 
     def check_hyperparameters(self, workload: Workload, hp: dict[str, Any]) -> None:
-        tleg.check_depth(hp["lg_ancestor_depth"])
-        tleg.check_depth(hp["lg_aux_depth"])
+        for name in ("lg_ancestor_depth", "lg_aux_depth"):
+            try:
+                tleg.check_depth(hp[name])
+            except LearngeneError as exc:
+                raise LearngeneError(f"tleg: {name}={hp[name]!r}: {exc}") from None
 
     def ancestor_workload(self, workload: Workload, hp: dict[str, Any]) -> Workload:
         return workload.with_changes(workload.variant_name, layers=hp["lg_ancestor_depth"])
@@ -179,7 +183,8 @@ class TLEG(LearngeneAlgorithm):
 
 
 class SWS(LearngeneAlgorithm):
-    """SWS (Xia et al., IJCAI 2024) on a CNN with stage depths (``digits_cnn``): an ancestor
+    """SWS (Xia et al., IJCAI 2024) on a CNN with stage depths (``digits_cnn``, ``mnist1d_cnn``,
+    whose stride-2 convolutions open stages and are not shared): an ancestor
     and an auxiliary model with ``lg_stage_depth`` convolutions per stage (the auxiliary's
     repeatable ones shared), the workload's model initialised by repeating each stage's
     learngene layer."""
@@ -200,7 +205,7 @@ class SWS(LearngeneAlgorithm):
     def check_workload(self, workload: Workload) -> None:
         if not hasattr(workload, "depths") or not hasattr(workload.init_model(0), "features"):
             raise TrainlabError(
-                f"sws needs a convolutional workload with stage depths (digits_cnn); "
+                f"sws needs a convolutional workload with stage depths (digits_cnn, mnist1d_cnn); "
                 f"{workload.full_name} is not"
             )
         self.check_hyperparameters(workload, self.search_space.validate({}))
@@ -208,9 +213,15 @@ class SWS(LearngeneAlgorithm):
     def check_hyperparameters(self, workload: Workload, hp: dict[str, Any]) -> None:
         k = hp["lg_stage_depth"]
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise LearngeneError(f"lg_stage_depth must be an integer >= 1, got {k!r}")
+            raise LearngeneError(f"sws: lg_stage_depth must be an integer >= 1, got {k!r}")
         aux = sws.make_auxiliary(self.ancestor_workload(workload, hp).init_model(0))
-        sws.check_depths(aux, tuple(workload.depths))
+        try:
+            sws.check_depths(aux, tuple(workload.depths))
+        except LearngeneError as exc:
+            raise LearngeneError(
+                f"sws: lg_stage_depth={k} cannot initialise {workload.full_name} (stage depths "
+                f"{tuple(workload.depths)}): {exc}"
+            ) from None
 
     @staticmethod
     def _depths(workload: Workload, k: int) -> tuple[int, ...]:

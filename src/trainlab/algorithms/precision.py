@@ -30,8 +30,20 @@ from torch import Tensor, nn
 from trainlab.algorithms.baselines import NADAMW
 from trainlab.algorithms.recipe import SCHEDULES, Recipe
 from trainlab.errors import HyperparameterError
-from trainlab.methods.precision import AdaPT, bf16_autocast, float32_step
+from trainlab.methods.precision import (
+    PAPER_INFERENCE_SPEEDUP,
+    PAPER_TRAINING_SPEEDUP,
+    AdaPT,
+    PrecisionError,
+    bf16_autocast,
+    float32_step,
+    layer_macs,
+    layer_weights,
+    modelled_speedup,
+)
 from trainlab.methods.precision.autocast import autocast_device_type
+from trainlab.methods.precision.fixed_point import check_format
+from trainlab.nn_utils import evaluating
 from trainlab.registry import register_algorithm, register_suffix
 from trainlab.spec import Algorithm, Batch, Param, SearchSpace, TrainlabError, TrainState, Workload
 
@@ -79,8 +91,17 @@ class BF16(Algorithm):
         with bf16_autocast(batch.inputs.device):
             return self.inner.update(state, batch, step)
 
+    def check_hyperparameters(self, workload: Workload, hp: dict[str, Any]) -> None:
+        self.inner.check_hyperparameters(workload, hp)
+
     def prepare_for_eval(self, state: Any) -> nn.Module:
         return self.inner.prepare_for_eval(state)
+
+    def compact_model(self, state: Any) -> nn.Module | None:
+        return self.inner.compact_model(state)
+
+    def trial_record(self, state: Any) -> dict[str, Any] | None:
+        return self.inner.trial_record(state)
 
 
 def _drawn_in_bf16(batches: Iterator[Batch], device: torch.device) -> Iterator[Batch]:
@@ -156,11 +177,23 @@ class AdaPTAlgorithm(Recipe):
         )  # fmt: skip
         self.search_space = self.search_space.merged(ADAPT_SPACE)
 
+    def check_hyperparameters(self, workload: Workload, hp: dict[str, Any]) -> None:
+        """The first format must be one (``2 <= wl_start <= 32``, ``fl_start`` in ``[-32,
+        64]``) and the lookback window non-empty (``min_lookback <= max_lookback``)."""
+        try:
+            check_format(int(hp["wl_start"]), int(hp["fl_start"]))
+        except PrecisionError as exc:
+            raise HyperparameterError(f"adapt: wl_start/fl_start: {exc}") from None
+        if hp["min_lookback"] > hp["max_lookback"]:
+            raise HyperparameterError(
+                f"adapt: min_lookback={hp['min_lookback']!r} must not exceed "
+                f"max_lookback={hp['max_lookback']!r}"
+            )
+
     def make_state(
         self, workload: Workload, model: nn.Module, hp: dict[str, Any], seed: int, /, **fields: Any
     ) -> AdaPTState:
-        if hp["min_lookback"] > hp["max_lookback"]:
-            raise HyperparameterError("min_lookback must not exceed max_lookback")
+        self.check_hyperparameters(workload, hp)
         adapt = AdaPT(
             model,
             wl_start=int(hp["wl_start"]),
@@ -194,6 +227,47 @@ class AdaPTAlgorithm(Recipe):
         quantized activations."""
         state.adapt.quantize_weights()
         return state.model
+
+
+    def trial_record(self, state: AdaPTState) -> dict[str, Any]:
+        """AdaPT's run: see :func:`adapt_record`."""
+        return adapt_record(state.adapt, state.workload, state.model)
+
+
+def adapt_record(adapt: AdaPT, workload: Workload, model: nn.Module) -> dict[str, Any]:
+    """The trial record of an AdaPT run (stored under ``model_cost["method"]``): ``layers``
+    (the quantized layers' names), ``steps`` (the update after which each format set began:
+    0 and every switch that changed a format), ``weights`` and ``gradients`` (per entry of
+    ``steps``, per layer, ``[wl, fl]`` of the weights and ``[wl, fl_g]`` of the gradients:
+    their word length is the layer's, ``fl_g`` the dynamic fraction length of that step's
+    gradient, ``None`` at 0), ``updates``, ``switches``, ``mean_bits`` (the final mean word
+    length over the layers), ``mean_bits_over_training``, the performance model's
+    ``modelled_training_speedup`` (over all ``updates``), ``modelled_inference_speedup`` and
+    ``model_size`` (:func:`~trainlab.methods.precision.modelled_speedup`), and the paper's
+    ``paper_training_speedup`` and ``paper_inference_speedup`` beside them. MACs are counted
+    on a forward of up to 64 training examples in eval mode (ratios: the batch cancels)."""
+    batch = workload.get_examples(torch.arange(min(64, workload.train_size)))
+    with evaluating(model):
+        macs = layer_macs(model, lambda: workload.forward(model, batch))
+    est = modelled_speedup(macs, layer_weights(model, macs), adapt.bit_history,
+                           max(1, adapt.steps), adapt.switches)  # fmt: skip
+    layers = list(adapt.formats)
+    return {
+        "name": "adapt",
+        "layers": layers,
+        "steps": [step for step, _ in adapt.bit_history],
+        "weights": [[list(f[n]) for n in layers] for _, f in adapt.bit_history],
+        "gradients": [[list(f[n]) for n in layers] for _, f in adapt.grad_history],
+        "updates": adapt.steps,
+        "switches": len(adapt.switches),
+        "mean_bits": est.final_mean_word_length,
+        "mean_bits_over_training": est.mean_word_length_over_training,
+        "modelled_training_speedup": est.training,
+        "modelled_inference_speedup": est.inference,
+        "model_size": est.model_size,
+        "paper_training_speedup": PAPER_TRAINING_SPEEDUP,
+        "paper_inference_speedup": PAPER_INFERENCE_SPEEDUP,
+    }
 
 
 register_algorithm("adapt", AdaPTAlgorithm)

@@ -18,12 +18,29 @@ the tuning space (a benchmark compares methods at one sparsity); a single run ma
 sparsity above the target) are refused when the hyperparameters are validated, before any
 training.
 
-The evaluated model is the training model: the workload's architecture with zeros at the
-pruned weights. Unstructured zeros make nothing faster on dense CPU kernels.
+**Pruning steps.** ``delta_t`` (steps between GMP's and GraNet's pruning steps, 50 by default)
+is clamped so that the schedule has at least :data:`MIN_PRUNING_STEPS` pruning steps: the
+interval used is ``max(1, min(delta_t, (t_end - t_0) // 10))``. Without it a short run (60
+steps: ``t_end - t_0 = 36``) would prune once, in one shot, at ``t_end``. Zhu & Gupta prune in
+tens of steps (their ``n``); RigL's ``delta_t`` (a mask-update interval at constant
+sparsity) is not clamped.
+
+**The evaluated model is at the final sparsity** (a choice: the benchmark compares methods at
+one sparsity, and ``model_cost`` describes the evaluated model). Once the sparsity schedule
+has ended (``t >= t_end``; RigL's masks are at the final sparsity from the start) it is the
+training model: the workload's architecture with zeros at the pruned weights. Before, a dense
+to sparse method is evaluated on a copy of its training model magnitude-pruned to the final
+sparsity from its current masks (:func:`~trainlab.methods.sparse.magnitude_prune`, GMP's
+``scope``, GraNet's global threshold; no retraining, BatchNorm statistics as they are), made
+in the timed ``prepare_for_eval``. So no evaluation, and no time to target, is of a denser
+model than the one the method delivers: the target can be met before ``t_end`` only if a
+one-shot prune of the model at that point meets it. Unstructured zeros make nothing faster on
+dense CPU kernels.
 """
 
 from __future__ import annotations
 
+from copy import deepcopy
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +50,14 @@ from torch import Tensor, nn
 from trainlab.algorithms._common import derived_seed
 from trainlab.algorithms.baselines import NADAMW
 from trainlab.algorithms.recipe import SCHEDULES, Recipe
-from trainlab.methods.sparse import GMP, GraNet, RigL, Sparsifier, sparsifiable_weights
+from trainlab.methods.sparse import (
+    GMP,
+    GraNet,
+    RigL,
+    Sparsifier,
+    magnitude_prune,
+    sparsifiable_weights,
+)
 from trainlab.registry import register_algorithm
 from trainlab.spec import (
     Batch,
@@ -60,7 +84,18 @@ T0 = Param("t0_fraction", 0.1, 0.0, 0.5, help="first pruning step t_0, fraction 
 T_END_PRUNE = Param(
     "t_end_fraction", 0.7, 0.5, 1.0, help="last pruning step t_0 + n dt, fraction of the budget"
 )
-DT_PRUNE = Param("delta_t", 50, 10, 500, kind="int", help="steps between pruning steps (dt)")
+DT_PRUNE = Param(
+    "delta_t", 50, 10, 500, kind="int",
+    help="steps between pruning steps (dt), at most (t_end - t_0) / 10",
+)  # fmt: skip
+#: the fewest pruning steps GMP's and GraNet's schedules take (``delta_t`` is clamped)
+MIN_PRUNING_STEPS = 10
+
+
+def pruning_interval(delta_t: int, t_0: int, t_end: int) -> int:
+    """``delta_t`` clamped so that ``t_0 .. t_end`` holds at least :data:`MIN_PRUNING_STEPS`
+    pruning steps: ``max(1, min(delta_t, (t_end - t_0) // MIN_PRUNING_STEPS))`` (steps)."""
+    return max(1, min(int(delta_t), (t_end - t_0) // MIN_PRUNING_STEPS))
 
 
 @dataclass(frozen=True)
@@ -112,6 +147,9 @@ def check_sparse_hp(hp: dict[str, Any]) -> None:
 @dataclass(kw_only=True)
 class SparseState(TrainState):
     sparsifier: Sparsifier
+    #: the final-sparsity copy evaluated before the schedule ends, and the step it was made at
+    eval_model: nn.Module | None = None
+    eval_at: int = -1
 
 
 class SparseRecipe(Recipe):
@@ -135,9 +173,36 @@ class SparseRecipe(Recipe):
                 "to sparsify"
             )
 
+    def check_hyperparameters(self, workload: Workload, hp: dict[str, Any]) -> None:
+        """The combined checks of :func:`check_sparse_hp` (also run when the search space
+        validates, so a bad value never reaches here from the CLI or a benchmark)."""
+        check_sparse_hp({**self.fixed, **hp})
+
+    #: the magnitude-pruning scope of the final-sparsity eval copy (see the module docstring)
+    def eval_scope(self, hp: dict[str, Any]) -> str:
+        return "global"
+
+    def prepare_for_eval(self, state: SparseState) -> nn.Module:
+        """The training model once the sparsity schedule has ended; before, a copy pruned to
+        the final sparsity (module docstring), remade only after an update."""
+        sp = state.sparsifier
+        final = state.hp["sparsity"]
+        if sp.t >= getattr(sp, "t_end", 0) or sp.masks.total - sp.masks.active >= round(
+                final * sp.masks.total):  # fmt: skip
+            return state.model
+        if state.eval_model is None or state.eval_at != sp.t:
+            state.eval_model = final_sparsity_copy(state.model, sp, final,
+                                                   self.eval_scope(state.hp))  # fmt: skip
+            state.eval_at = sp.t
+        return state.eval_model
+
     def steps(self, workload: Workload, hp: dict[str, Any], name: str) -> int:
         """``round(hp[name] * total_steps)``: a schedule fraction as a step count."""
         return round(hp[name] * self.total_steps(workload, hp))
+
+    def pruning_window(self, workload: Workload, hp: dict[str, Any]) -> tuple[int, int]:
+        """``(t_0, t_end)`` in steps (GMP's and GraNet's schedule)."""
+        return self.steps(workload, hp, "t0_fraction"), self.steps(workload, hp, "t_end_fraction")
 
     def make_sparsifier(
         self, workload: Workload, model: nn.Module, optimizer: torch.optim.Optimizer,
@@ -158,6 +223,24 @@ class SparseRecipe(Recipe):
         return loss
 
 
+@torch.no_grad()
+def final_sparsity_copy(
+    model: nn.Module, sparsifier: Sparsifier, sparsity: float, scope: str
+) -> nn.Module:
+    """A deep copy of ``model`` whose sparsified weights are magnitude-pruned to ``sparsity``
+    from ``sparsifier``'s current masks (``scope`` ``"layer"`` or ``"global"``); ``model`` and
+    the masks are unchanged."""
+    copy = deepcopy(model)
+    names = dict(model.named_parameters())
+    ids = {id(p): n for n, p in names.items()}
+    copied = dict(copy.named_parameters())
+    weights = {name: copied[ids[id(w)]] for name, w in sparsifier.weights.items()}
+    masks = magnitude_prune(weights, sparsifier.masks.masks, sparsity, scope)
+    for name, w in weights.items():
+        w.mul_(masks[name])
+    return copy
+
+
 class GMPAlgorithm(SparseRecipe):
     """Gradual magnitude pruning (Zhu & Gupta, 2017), dense to sparse."""
 
@@ -176,12 +259,13 @@ class GMPAlgorithm(SparseRecipe):
             "(Zhu & Gupta, 2017)",
         )
 
+    def eval_scope(self, hp: dict[str, Any]) -> str:
+        return hp["scope"]
+
     def make_sparsifier(self, workload, model, optimizer, hp, generator) -> Sparsifier:
-        return GMP(
-            model, hp["sparsity"], self.steps(workload, hp, "t0_fraction"),
-            self.steps(workload, hp, "t_end_fraction"), hp["delta_t"], optimizer=optimizer,
-            scope=hp["scope"],
-        )  # fmt: skip
+        t_0, t_end = self.pruning_window(workload, hp)
+        return GMP(model, hp["sparsity"], t_0, t_end, pruning_interval(hp["delta_t"], t_0, t_end),
+                   optimizer=optimizer, scope=hp["scope"])  # fmt: skip
 
 
 class RigLAlgorithm(SparseRecipe):
@@ -205,6 +289,10 @@ class RigLAlgorithm(SparseRecipe):
             "NAdamW + cosine, sparse from the start (ERK), drop by magnitude and grow by "
             "gradient every delta_t steps (RigL, Evci et al., 2020)",
         )
+
+    def prepare_for_eval(self, state: SparseState) -> nn.Module:
+        """The training model: RigL's masks hold the final sparsity from the first step."""
+        return state.model
 
     def make_sparsifier(self, workload, model, optimizer, hp, generator) -> Sparsifier:
         return RigL(
@@ -235,9 +323,9 @@ class GraNetAlgorithm(SparseRecipe):
         )
 
     def make_sparsifier(self, workload, model, optimizer, hp, generator) -> Sparsifier:
+        t_0, t_end = self.pruning_window(workload, hp)
         return GraNet(
-            model, hp["sparsity"], self.steps(workload, hp, "t0_fraction"),
-            self.steps(workload, hp, "t_end_fraction"), hp["delta_t"],
+            model, hp["sparsity"], t_0, t_end, pruning_interval(hp["delta_t"], t_0, t_end),
             total_steps=self.total_steps(workload, hp), optimizer=optimizer,
             initial_sparsity=hp.get("initial_sparsity", 0.0), regrowth=hp["regrowth"],
             generator=generator,

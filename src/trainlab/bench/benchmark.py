@@ -289,6 +289,11 @@ def make_plan(config: BenchmarkConfig) -> Plan:
         )
         for w_index, w in enumerate(workloads):
             for t in trials:
+                # hp-dependent preconditions of every planned point, before anything is stored
+                algorithm.check_hyperparameters(
+                    expanded[w_index].with_spec(w.spec),
+                    algorithm.search_space.validate(t.hyperparameters),
+                )
                 if config.nproc > 1:  # every global batch must split evenly over the ranks
                     from trainlab.bench.distributed import check_nproc
 

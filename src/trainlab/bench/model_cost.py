@@ -24,8 +24,13 @@ and stored as a JSON object in the trial's ``model_cost`` column. The keys:
   ``metrics`` (equal to the evaluated model's when the compact model is an exact rewrite of
   it, as HESSO's is; a SortedNet sub-model's own).
 
+* ``method`` (only when the algorithm's :meth:`~trainlab.spec.Algorithm.trial_record` returns
+  a dict): what the method did in the trial (AdaPT: its bit-width trajectory and modelled
+  speedups, see :func:`trainlab.algorithms.precision.adapt_record`).
+
 A failure while measuring (an operator the FLOP counter cannot trace, say) does not fail the
-trial: the object then holds ``error`` with the message.
+trial: the object then holds ``error`` with the message (and ``method``, recorded apart; a
+failing record is ``{"error": ...}`` under ``method``).
 """
 
 from __future__ import annotations
@@ -157,9 +162,15 @@ def measure(workload: Any, algorithm: Any, state: Any, model: nn.Module,
             part.pop("nonzero_flops_per_example")
             part["metrics"] = workload.evaluate(compact, "valid")
             cost["compact"] = {**part, **inference_speedup(model, compact, forward)}
-        return cost
     except Exception as exc:  # the measure is a report, not part of the trial's outcome
-        return {"error": f"{type(exc).__name__}: {exc}"}
+        cost = {"error": f"{type(exc).__name__}: {exc}"}
+    try:
+        record = algorithm.trial_record(state)
+    except Exception as exc:  # likewise: a report
+        record = {"error": f"{type(exc).__name__}: {exc}"}
+    if record is not None:
+        cost["method"] = record
+    return cost
 
 
 def headline(cost: dict[str, Any] | None) -> dict[str, float | None]:

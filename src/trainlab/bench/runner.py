@@ -214,6 +214,7 @@ def run_trial(
         raise ValueError("give either spec or eval_every_steps/max_steps/max_runtime, not both")
     workload = workload.with_spec(spec)
     algorithm.check_workload(workload)
+    algorithm.check_hyperparameters(workload, hp)
     step_mode = spec.step_mode
     budget_steps = spec.max_steps or 0
     budget_time = spec.max_runtime

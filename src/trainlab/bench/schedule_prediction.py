@@ -28,12 +28,21 @@ LR_TOLERANCE = 1e-5
 
 
 def recipe_of(name: str) -> Recipe:
-    """The recipe an algorithm name resolves to; :class:`TrainlabError` when it has no
-    learning-rate schedule of its own to rebuild (a controller, a wrapper)."""
+    """The plain optimizer + schedule recipe an algorithm name resolves to; raises
+    :class:`TrainlabError` when it has no learning-rate schedule of its own to rebuild (a
+    controller, a wrapper) or is a method built on a recipe (a subclass that overrides a hook:
+    sparse training, growth, averaging, AdaPT...): its curve depends on more than the
+    learning rate, which is all the annealing law models."""
     algorithm = get_algorithm(name)
     if not isinstance(algorithm, Recipe) or "learning_rate" not in algorithm.search_space.names:
         raise TrainlabError(f"{name} is not an OPT+SCHED recipe with a learning_rate; its "
                             "schedule cannot be rebuilt")  # fmt: skip
+    if type(algorithm) is not Recipe:
+        raise TrainlabError(
+            f"{name} is a method built on the {algorithm.optimizer_part.name} recipe "
+            f"({type(algorithm).__name__}), not a plain OPT+SCHED recipe: its curve depends on "
+            "more than the learning rate, so the annealing law cannot be fitted on it"
+        )
     return algorithm
 
 

@@ -81,8 +81,7 @@ def check(args: argparse.Namespace):
             hp = algorithm.search_space.validate(dict(args.set), allow_out_of_range=True)
     except TrainlabError as exc:
         raise TrainlabError(f"--set: {exc}") from None
-    for w in caught:
-        print(f"trainlab: warning: --set: {w.message}", file=sys.stderr)
+    range_warnings = [f"trainlab: warning: --set: {w.message}" for w in caught]
     options = {"device": device}
     if args.text_file is not None:
         options["text_file"] = str(args.text_file)
@@ -110,6 +109,12 @@ def check(args: argparse.Namespace):
         from trainlab.bench.distributed import check_nproc
 
         check_nproc(args.nproc, algorithm.batch_size(workload, hp), device)
+    try:  # hp-dependent preconditions (a depth, a schedule past the budget): before training
+        algorithm.check_hyperparameters(workload.with_spec(spec), hp)
+    except TrainlabError as exc:
+        raise TrainlabError(f"--set: {exc}" if args.set else str(exc)) from None
+    for line in range_warnings:  # after every refusal: an error stays the only line
+        print(line, file=sys.stderr)
     return workload, algorithm, hp, spec
 
 

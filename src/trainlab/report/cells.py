@@ -185,4 +185,27 @@ def cost_lines(cost: dict[str, Any] | None) -> list[str]:
             f"({c['dense_ms']:.3g} ms vs {c['compact_ms']:.3g} ms a batch, one thread)"
             + (f"; valid {metrics}" if metrics else "")
         )
-    return lines
+    return lines + method_lines(cost.get("method"))
+
+
+def method_lines(record: dict[str, Any] | None) -> list[str]:
+    """Lines of ``trainlab show ID`` for what the method recorded (``model_cost["method"]``,
+    see :meth:`trainlab.spec.Algorithm.trial_record`): AdaPT's mean bit-width and modelled
+    speedups beside the paper's; another record's scalar entries."""
+    if not record:
+        return []
+    if "error" in record:
+        return [f"method record: not recorded ({record['error']})"]
+    if record.get("name") == "adapt":
+        return [
+            f"AdaPT: mean bit-width {record['mean_bits']:.2f} at the end "
+            f"({record['mean_bits_over_training']:.2f} averaged over {record['updates']} "
+            f"updates, {record['switches']} switches); modelled on fixed-point hardware: "
+            f"training {record['modelled_training_speedup']:.2f}x, inference "
+            f"{record['modelled_inference_speedup']:.2f}x (paper: "
+            f"{record['paper_training_speedup']}x, {record['paper_inference_speedup']}x); "
+            "emulated here, not a CPU speedup"
+        ]
+    scalars = [f"{k} {plain_value(v)}" for k, v in record.items()
+               if k != "name" and isinstance(v, int | float | str)]  # fmt: skip
+    return [f"method {record.get('name', '')}: " + ", ".join(scalars)]

@@ -6,7 +6,8 @@ from the dense model's (a trial with fewer non-zero parameters than parameters, 
 compact sub-network), one colour per algorithm; the other algorithms' trials are grey dots
 ("dense"), the reference. A compact sub-network is a second point, ``x``, at its own size and
 its own validation metric (a SortedNet sub-model is not the evaluated model). The table gives,
-per algorithm and workload, the medians of :func:`trainlab.bench.model_cost.cost_table`.
+per algorithm and workload, the medians of :func:`trainlab.bench.model_cost.cost_table`;
+AdaPT trials add their bit-width plots and table (:mod:`trainlab.report.bitwidth`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from trainlab.bench.model_cost import COST_NOTE, cost_cell, cost_table, headline
+from trainlab.report import bitwidth
 from trainlab.report.plots import DPI, label, plt
 
 
@@ -63,11 +65,12 @@ def metric_vs_cost(workload: str, metric: str, points: dict[str, list[tuple[floa
 
 def section(trials: list[dict[str, Any]], algorithms: list[str], colour_of: dict[str, Any],
             png_path: Callable[[str], Path]) -> tuple[str, list[tuple[str, Path]]]:  # fmt: skip
-    """The section's table (HTML) and its plots ``(caption, png)``; ``png_path(name)`` gives a
-    safe file path for a plot named after a workload."""
+    """The section's tables (HTML) and its plots ``(caption, png)``, the caption also the
+    image's alt text; ``png_path(name)`` gives a safe file path for a plot."""
     costs = cost_table(trials)
     if not costs:
         return '<p class="note">No trial recorded its model cost.</p>', []
+    bits_table, bits_figures = bitwidth.section(trials, png_path)
     figures = []
     by_workload: dict[str, list[dict[str, Any]]] = {}
     for t in trials:
@@ -90,7 +93,7 @@ def section(trials: list[dict[str, Any]], algorithms: list[str], colour_of: dict
         metric = rows[0].get("target_metric") or "metric"
         png = metric_vs_cost(workload, metric, points, compact,
                              png_path("cost_" + workload), colour_of)  # fmt: skip
-        figures.append((workload, png))
+        figures.append((f"{workload}: metric against model cost", png))
     workloads = sorted({w for per in costs.values() for w in per})
     shown = [a for a in algorithms if a in costs]
     head = '<th class="l">workload</th>' + "".join(
@@ -106,4 +109,4 @@ def section(trials: list[dict[str, Any]], algorithms: list[str], colour_of: dict
         note += " Every algorithm's model costs what the dense model costs: no plot."
     note += (" Unstructured sparsity (masked weights) runs no faster with dense CPU kernels: its "
              "FLOPs on non-zeros are what a sparse kernel would need, not a measured speedup.</p>")
-    return f"<table><tr>{head}</tr>{body}</table>{note}", figures
+    return f"<table><tr>{head}</tr>{body}</table>{note}{bits_table}", figures + bits_figures

@@ -383,7 +383,7 @@ def _page(bench, trials, algorithms, by_time, by_steps, figures, store_path, cos
             parts += [_img(lr, f"learning rate of {caption}") for sec, cap, lr in figures
                       if sec == "lr" and cap == caption]  # fmt: skip
     parts += ["<h2>Model cost</h2>", cost_table]
-    parts += [_img(png, f"{caption}: metric against model cost") for section, caption, png
+    parts += [_img(png, caption) for section, caption, png
               in figures if section == "cost"]  # fmt: skip
     parts += [
         "<h2>Trials</h2>",

@@ -114,14 +114,26 @@ class MNIST1DMLP(MNIST1DWorkload):
 
 
 class _CNN1D(nn.Module):
-    def __init__(self, act: str, channels: int = 32) -> None:
+    """Three stages at signal lengths 40, 20 and 10: each opens with its transition convolution
+    (the 5-wide stem from 1 channel; a stride-2, 3-wide one halving the length) followed by
+    ``depths[s] - 1`` shape-preserving 3-wide convolutions (stride 1, 'same' padding), each
+    convolution followed by the activation; then a linear head on the flattened 32 x 10. The
+    default ``depths=(1, 1, 1)`` is the workload's three-layer model."""
+
+    def __init__(self, act: str, channels: int = 32, depths: tuple[int, ...] = (1, 1, 1)) -> None:
         super().__init__()
+        if len(depths) != 3 or any(not isinstance(d, int) or d < 1 for d in depths):
+            raise ValueError(f"depths must be three stage depths >= 1, got {depths}")
         c = channels
-        self.features = nn.Sequential(
-            nn.Conv1d(1, c, 5, padding=2), activation(act),
-            nn.Conv1d(c, c, 3, stride=2, padding=1), activation(act),
-            nn.Conv1d(c, c, 3, stride=2, padding=1), activation(act),
-        )  # fmt: skip
+        layers: list[nn.Module] = []
+        for s, depth in enumerate(depths):
+            if s == 0:
+                layers += [nn.Conv1d(1, c, 5, padding=2), activation(act)]
+            else:
+                layers += [nn.Conv1d(c, c, 3, stride=2, padding=1), activation(act)]
+            for _ in range(depth - 1):
+                layers += [nn.Conv1d(c, c, 3, padding=1), activation(act)]
+        self.features = nn.Sequential(*layers)
         self.head = nn.Linear(c * 10, 10)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -139,5 +151,8 @@ class MNIST1DCNN(MNIST1DWorkload):
     step_hint = 2000
     eval_every_steps = 100
 
+    #: convolutions per stage (lengths 40, 20, 10); a deeper copy: ``with_changes(n, depths=)``
+    depths = (1, 1, 1)
+
     def init_model(self, seed: int) -> nn.Module:
-        return seeded_model(seed, lambda: _CNN1D(self.act), self.device)
+        return seeded_model(seed, lambda: _CNN1D(self.act, depths=self.depths), self.device)

@@ -13,7 +13,7 @@ learngene layer ``g_s`` ``r_s`` times. It is trained by distillation from an anc
 other tensor (the head) from the auxiliary model.
 
 Choices where the paper is open, or that we adapt (the paper studies Vision Transformers; we
-apply its rule to the suite's CNN, ``digits_cnn``):
+apply its rule to the suite's CNNs, ``digits_cnn`` and ``mnist1d_cnn``):
 
 * **Stages and layers of a CNN.** A *layer* is a convolution with the normalisation and
   activation modules that follow it; pooling ends a stage, and a layer that changes the channel
@@ -30,9 +30,15 @@ apply its rule to the suite's CNN, ``digits_cnn``):
 * **Depths a learngene can produce**: any ``d_s >= 1`` per stage (``d_s = 1`` uses only the
   transition layer), provided the auxiliary stage has a learngene layer whenever
   ``d_s > 1``; otherwise, or with another number of stages, :class:`LearngeneError`.
-* ``mnist1d_cnn`` is not covered: after its stem its two convolutions are stride-2 (each
-  halves the signal and the head expects length 10), so the model has no repeatable layer to
-  share, and giving it one would change the workload's architecture.
+* **Shape-changing layers** (``mnist1d_cnn``, whose stem is followed by two stride-2
+  convolutions, each halving the signal). The paper's ViT stages are joined by unshared
+  transforms and its repeated blocks all keep their shape, so a layer that changes the shape
+  cannot be the shared one: each stride-2 convolution starts a stage as its (unshared)
+  transition layer, and only the shape-preserving convolutions after it (stride 1, 'same'
+  padding, channels kept) are the stage's learngene layer. The workload's ``depths`` option
+  (three stages at lengths 40, 20, 10; default ``(1, 1, 1)``, the workload's model: three
+  lone transitions) adds such layers; a descendant with the default depths inherits the
+  transitions and the head, deeper ones also the learngene layers.
 
 A plain PyTorch loop (``DigitsCNN`` from :mod:`trainlab.workloads.digits`, any ``ancestor``):
 

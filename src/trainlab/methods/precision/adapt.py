@@ -139,8 +139,9 @@ class AdaPT:
     setting) raises :class:`PrecisionError`, a ``TrainlabError``.
 
     Attributes: ``formats`` (``{layer: LayerFormat}``), ``bit_history`` (``[(step, {layer:
-    (wl, fl)})]``: the start and every step at which a format changed), ``switches`` (every
-    :class:`Switch`), ``steps`` (updates so far).
+    (wl, fl)})]``: the start and every step at which a format changed), ``grad_history`` (the
+    gradients' ``(wl, fl_g)`` at the same steps), ``switches`` (every :class:`Switch`),
+    ``steps`` (updates so far).
     """
 
     def __init__(
@@ -190,6 +191,12 @@ class AdaPT:
         }
         self.steps = 0
         self.bit_history: list[tuple[int, dict[str, tuple[int, int]]]] = [(0, self.snapshot())]
+        #: the gradients' formats at the same steps: ``(wl, fl_g)`` with ``fl_g`` the dynamic
+        #: fraction length of that step's gradient (``None`` at step 0, before any gradient)
+        self.grad_fl: dict[str, int | None] = dict.fromkeys(self.layers)
+        self.grad_history: list[tuple[int, dict[str, tuple[int, int | None]]]] = [
+            (0, self.grad_snapshot())
+        ]
         self.switches: list[Switch] = []
         self._active = False
         self._saved: _Saved | None = None
@@ -202,6 +209,11 @@ class AdaPT:
     def snapshot(self) -> dict[str, tuple[int, int]]:
         """``{layer: (wl, fl)}`` now."""
         return {name: (f.wl, f.fl) for name, f in self.formats.items()}
+
+    def grad_snapshot(self) -> dict[str, tuple[int, int | None]]:
+        """``{layer: (wl, fl_g)}``: the gradients' word length (the layer's) and the fraction
+        length the latest step's gradient was quantized with (``None`` before any)."""
+        return {name: (f.wl, self.grad_fl[name]) for name, f in self.formats.items()}
 
     def mean_word_length(self) -> float:
         """The mean word length over the quantized layers (bits), unweighted, as the paper
@@ -279,15 +291,17 @@ class AdaPT:
         if not names:
             return []
         if self.quantize_gradients:
-            owned, seen = [], set()  # (word length, parameter), a tied weight once
+            owned, seen = [], set()  # (layer, word length, parameter), a tied weight once
             for n in names:
                 for p in self._params(n):
                     if p.grad is not None and id(p) not in seen:
                         seen.add(id(p))
-                        owned.append((self.formats[n].wl, p))
-            peaks = torch.stack([p.grad.abs().max() for _, p in owned]).tolist()
-            for (wl, p), peak in zip(owned, peaks, strict=True):
+                        owned.append((n, self.formats[n].wl, p))
+            peaks = torch.stack([p.grad.abs().max() for _, _, p in owned]).tolist()
+            for (n, wl, p), peak in zip(owned, peaks, strict=True):
                 fl = _fraction_for_peak(peak, wl)
+                if p is self._params(n)[0]:  # the weight's (not the bias's) gradient format
+                    self.grad_fl[n] = fl
                 p.grad.copy_(fixed_point_quantize(p.grad, wl, fl, rounding="stochastic"))
         norms = []
         for n in names:
@@ -313,6 +327,7 @@ class AdaPT:
             formats = self.snapshot()
             if formats != self.bit_history[-1][1]:  # a switch may keep a layer's format
                 self.bit_history.append((self.steps, formats))
+                self.grad_history.append((self.steps, self.grad_snapshot()))
         return switched
 
     def _switch(self, name: str, diversity: float) -> Switch:

@@ -94,6 +94,15 @@ class GMP(Sparsifier):
     or over all layers at once (``"global"``); masked weights and their optimizer state stay
     zero. Call :meth:`step` after every ``optimizer.step()``. Raises ``ValueError`` for a
     sparsity outside ``[0, 1)``, ``initial_sparsity > sparsity`` or a bad schedule.
+
+    In a plain PyTorch loop (``loader`` yields ``(x, y)``)::
+
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        gmp = GMP(model, sparsity=0.9, t_0=100, t_end=1400, delta_t=50, optimizer=opt)
+        for x, y in loader:
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(); loss.backward(); opt.step()
+            gmp.step()                # prunes at 100, 150, ..., 1400; keeps zeros at zero
     """
 
     def __init__(

@@ -78,6 +78,16 @@ class GraNet(Sparsifier):
     with ``generator``). Call :meth:`step` after every ``optimizer.step()`` and before
     ``zero_grad()``. Raises ``ValueError`` for sparsities outside ``[0, 1)``,
     ``initial_sparsity > sparsity``, a bad schedule or ``regrowth`` outside ``[0, 1]``.
+
+    In a plain PyTorch loop (``loader`` yields ``(x, y)``)::
+
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        granet = GraNet(model, sparsity=0.9, t_0=100, t_end=1400, delta_t=50,
+                        total_steps=2000, optimizer=opt)  # initial_sparsity=0.5: sparse start
+        for x, y in loader:
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(); loss.backward(); opt.step()
+            granet.step()             # before the next zero_grad: it reads weight.grad
     """
 
     def __init__(

@@ -104,6 +104,15 @@ class RigL(Sparsifier):
     t_end))``. Call :meth:`step` after every ``optimizer.step()`` and before ``zero_grad()``.
     ``generator`` seeds the initial masks. Raises ``ValueError`` for a sparsity outside
     ``[0, 1)``, ``alpha`` outside ``[0, 1]`` or ``delta_t``/``t_end`` below 1.
+
+    In a plain PyTorch loop (``loader`` yields ``(x, y)``)::
+
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        rigl = RigL(model, sparsity=0.9, t_end=1500, delta_t=100, optimizer=opt)  # masks now
+        for x, y in loader:
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(); loss.backward(); opt.step()
+            rigl.step()               # before the next zero_grad: it reads weight.grad
     """
 
     def __init__(
