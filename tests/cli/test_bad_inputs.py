@@ -197,6 +197,19 @@ EXTRA = [
     ["extrapolate", "99", "--store", "{db}"],
     ["extrapolate", "1", "--store", "{db}"],  # its accuracy passes 1: no curve to predict
     [*BENCH, "--resume", "--early-stop", "lc-pfn"],
+    # --search pbt: population, quantile, resampling, ready, checkpoints, flags without it
+    [*BENCH, "--search", "pbt"],  # --trials 1: a population of 1
+    [*BENCH, "--search", "pbt", "--population", "3"],
+    *([*BENCH, "--search", "pbt", "--population", "4", "--pbt-quantile", q]
+      for q in ("0", "-0.1", "0.6", "nan")),
+    *([*BENCH, "--search", "pbt", "--population", "4", "--pbt-resample", p]
+      for p in ("-0.1", "1.5", "inf")),
+    [*BENCH, "--search", "pbt", "--population", "4", "--pbt-ready", "0"],
+    [*BENCH, "--search", "pbt", "--population", "4"],  # tiny_sgd has no checkpoints
+    [*BENCH, "--search", "pbt", "--population", "4", "-a", "adamw", "--early-stop", "lc-pfn"],
+    [*BENCH, "--search", "pbt", "--population", "4", "--ruleset", "self"],
+    [*BENCH, "--population", "4"],
+    [*BENCH, "--search", "asha", "--pbt-ready", "5"],
 ]
 
 
