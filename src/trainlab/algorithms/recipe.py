@@ -234,6 +234,7 @@ class Recipe(Algorithm):
         _switch_optimizer(state.optimizer, "train")
         scheduler = state.scheduler
         return {
+            "hp": dict(state.hp),
             "model": state.model.state_dict(),
             "optimizer": state.optimizer.state_dict(),
             "last_epoch": None if scheduler is None else int(scheduler.last_epoch),
@@ -243,16 +244,23 @@ class Recipe(Algorithm):
         """Weights and optimizer state from ``sd``; the hyperparameters ``state`` was built with.
 
         ``optimizer.load_state_dict`` also restores the saved param-group values (``lr``,
-        ``weight_decay``, betas...), so they are set back to the fresh optimizer's, and the
-        schedule continues at the saved step from the new base learning rates:
+        ``weight_decay``, betas...), so those the hyperparameters set (the values that differ
+        between optimizers built with the saved and the new hp) are set back to the fresh
+        optimizer's; values the optimizer learns in its groups (D-Adaptation's ``d``) stay.
+        The schedule continues at the saved step from the new base learning rates:
         ``lr = base_lr(new hp) * factor(step; new hp)``."""
         self.check_checkpoints()
         fresh = [{k: v for k, v in g.items() if k != "params"}
                  for g in state.optimizer.param_groups]  # fmt: skip
+        before = fresh
+        if sd.get("hp") is not None:  # the groups the saved hp build, to see what hp set
+            hp = {**self.fixed, **sd["hp"]}
+            before = self.build_optimizer(state.workload, state.model, hp).param_groups
         state.model.load_state_dict(sd["model"])
         state.optimizer.load_state_dict(sd["optimizer"])
-        for group, values in zip(state.optimizer.param_groups, fresh, strict=True):
-            group.update(values)
+        for group, new, old in zip(state.optimizer.param_groups, fresh, before, strict=True):
+            group.update({k: v for k, v in new.items()
+                          if k == "initial_lr" or not _same(v, old.get(k))})  # fmt: skip
         scheduler = state.scheduler
         if scheduler is not None and sd.get("last_epoch") is not None:
             scheduler.last_epoch = int(sd["last_epoch"])
@@ -260,6 +268,13 @@ class Recipe(Algorithm):
                                            scheduler.lr_lambdas, strict=True):  # fmt: skip
                 group["lr"] = base * factor(scheduler.last_epoch)
             scheduler._last_lr = [g["lr"] for g in state.optimizer.param_groups]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal param-group values (numbers, tuples, tensors)."""
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return isinstance(a, Tensor) and isinstance(b, Tensor) and torch.equal(a, b)
+    return bool(a == b)
 
 
 def _switch_optimizer(optimizer: torch.optim.Optimizer | None, mode: str) -> None:

@@ -229,7 +229,7 @@ def next_segment(rows: list[dict[str, Any]], last: dict[int, float],
             if (r["status"] in ("diverged", "failed") or _ended_at_end(r)) and _more_budget(r):
                 due.append((r["search"]["generation"], key, m, r))
     for generation, key, _member, row in sorted(due, key=lambda d: d[:3]):
-        if generation >= lowest_waiting:
+        if generation + 1 >= lowest_waiting:  # a planned or rerun segment goes first
             return None
         child = _decide(row, groups[key], last, spaces, (held or {}).get(row["algorithm"], set()))
         if child is not None:
@@ -313,13 +313,3 @@ def best_segments(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
                                              else -r["best_metric"]), -r["id"]))  # fmt: skip
     return out
 
-
-def describe(search: dict[str, Any] | None) -> str:
-    """A trial's place in its searcher, for ``trainlab show``: ``r1/3`` (ASHA rung 1 of 3),
-    ``m2 g3`` (PBT member 2, generation 3), ``-`` otherwise."""
-    search = search or {}
-    if search.get("searcher") == "asha":
-        return f"r{search['rung']}/{search['rungs']}"
-    if search.get("searcher") == "pbt":
-        return f"m{search['member']} g{search['generation']}"
-    return "-"

@@ -115,3 +115,14 @@ def claimer(store: Any, benchmark_id: int, config: Any) -> Callable[[], int | No
         return pbt.next_segment(rows, last, spaces, held)
 
     return lambda: store.claim_or_add(benchmark_id, choose, last_metrics=True)
+
+
+def describe(search: dict[str, Any] | None) -> str:
+    """A trial's place in its searcher, for ``trainlab show``: ``r1/3`` (ASHA rung 1 of 3),
+    ``m2 g3`` (PBT member 2, generation 3), ``-`` otherwise."""
+    search = search or {}
+    if search.get("searcher") == "asha":
+        return f"r{search['rung']}/{search['rungs']}"
+    if search.get("searcher") == "pbt":
+        return f"m{search['member']} g{search['generation']}"
+    return "-"
