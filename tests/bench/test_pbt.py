@@ -384,3 +384,30 @@ def test_default_ready_gives_about_eight_rounds_on_evaluation_steps():
     assert pbt.segment_steps(None, row) == 45  # ceil(400 / 9) = 45: 9 segments, 8 rounds
     assert pbt.segment_steps(12, row) == 15  # rounded up to an evaluation
     assert pbt.segment_steps(None, {"mode": "time", "step_hint": 90}) == 10
+
+
+def test_report_show_and_progress_know_the_segments(whole, tmp_path):
+    from rich.console import Console
+
+    from trainlab.cli import render
+    from trainlab.report.html import build_report
+
+    _, db, run = whole
+    page = build_report(db, tmp_path / "report", run.benchmark_id, n_boot=0).read_text()
+    assert "<h2>Population Based Training</h2>" in page and "best PBT lineage of" in page
+    assert list((tmp_path / "report").glob("pbt_*.png"))
+    trials, _ = summary(db)
+    console = Console(record=True, width=250, file=io.StringIO())
+    console.print(render.trials_table(trials, "t"))
+    text = console.export_text()
+    assert "search" in text and "m3 g2" in text and "m0 g0" in text
+    # the overall bar's total grows with the rows a searcher adds (ASHA's 14/9 before)
+    display = render.BenchmarkDisplay(Console(file=io.StringIO()))
+    rows = {t["id"]: t for t in trials[:4]}
+    display.start(None, run.benchmark_id, rows, 0)
+    for t in trials:
+        rows[t["id"]] = t
+        display.done(t, {"status": t["status"]})
+    task = display.progress.tasks[0]
+    display.stop()
+    assert (task.completed, task.total) == (12, 12)
