@@ -411,3 +411,36 @@ def test_report_show_and_progress_know_the_segments(whole, tmp_path):
     task = display.progress.tasks[0]
     display.stop()
     assert (task.completed, task.total) == (12, 12)
+
+
+def checkpointable():
+    from trainlab.registry import algorithm_names
+
+    names = []
+    for name in algorithm_names():
+        try:
+            get_algorithm(name).check_checkpoints()
+        except TrainlabError:
+            continue
+        names.append(name)
+    return names
+
+
+@pytest.mark.parametrize("name", checkpointable())
+def test_a_restored_checkpoint_continues_exactly_like_the_run_it_came_from(name):
+    """Every algorithm that claims checkpoints: 3 steps, save, restore into a fresh state with
+    the same hyperparameters; the next 2 steps give the same weights as going on unbroken."""
+    algorithm = get_algorithm(name)
+    workload = get_workload("tiny_blobs", "mlp")
+    hp = algorithm.search_space.validate({})
+    a = algorithm.init(workload, workload.init_model(0), hp, 0)
+    batches = list(zip(range(5), workload.batches(32, 0), strict=False))
+    for step, batch in batches[:3]:
+        algorithm.update(a, batch, step)
+    b = algorithm.init(workload, workload.init_model(1), hp, 0)
+    algorithm.load_state_dict(b, roundtrip(algorithm.state_dict(a)))
+    for step, batch in batches[3:]:
+        algorithm.update(a, batch, step)
+        algorithm.update(b, batch, step)
+    for x, y in zip(a.model.parameters(), b.model.parameters(), strict=True):
+        assert torch.equal(x, y)
