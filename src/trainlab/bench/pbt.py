@@ -71,10 +71,12 @@ import random
 from collections import defaultdict
 from typing import Any
 
-from trainlab.bench.asha import PLANNED_FIELDS, _group
+from trainlab.bench.asha import PLANNED_FIELDS
 from trainlab.errors import TrainlabError
 from trainlab.search_space import SearchSpace
 
+#: the smallest population: at the default quantile it has one donor, one exploiter and two
+#: members between them; fewer make the search a copy of one or two runs
 MIN_POPULATION = 4
 #: exploit/explore rounds over the budget that the default ``ready`` aims at
 ROUNDS = 8
@@ -84,7 +86,11 @@ DEFAULT_RESAMPLE = 0.25
 FACTORS = (0.8, 1.2)
 #: finished statuses a segment is ranked with; ``diverged`` and ``failed`` rank last
 RANKED = ("missed", "reached", "diverged", "failed")
-UNFINISHED = ("pending", "running", "interrupted")
+
+
+def _group(row: dict[str, Any]) -> tuple:
+    """The population a segment belongs to: (algorithm, workload, variant, study)."""
+    return (row["algorithm"], row["workload"], row["variant"] or "", row["study"])
 
 
 def check_options(population: int, ready: int | None, quantile: float,
