@@ -433,6 +433,25 @@ class Algorithm(ABC):
         in ``eval_results``). The default ignores it."""
         return None
 
+    # -- checkpoints (``--search pbt``: a member resumes, or copies another's state) ------
+    def check_checkpoints(self) -> None:
+        """Raise :class:`TrainlabError` unless :meth:`state_dict`/:meth:`load_state_dict`
+        capture the whole training state. Called before anything is trained."""
+        if type(self).state_dict is Algorithm.state_dict:
+            raise TrainlabError(f"algorithm {self.name} does not support checkpoints, so "
+                                "--search pbt cannot run it")  # fmt: skip
+
+    def state_dict(self, state: Any) -> dict[str, Any]:
+        """The training state as tensors and plain containers (read back with
+        ``torch.load(weights_only=True)``). Untimed."""
+        self.check_checkpoints()
+        return {}
+
+    def load_state_dict(self, state: Any, sd: dict[str, Any]) -> None:
+        """Restore ``sd`` into ``state``, built by :meth:`init` with the hyperparameters to go
+        on with, which must take effect (an explored lr), not the saved ones. Untimed."""
+        self.check_checkpoints()
+
     def compact_model(self, state: Any) -> nn.Module | None:
         """A standalone smaller dense model this training produced, or ``None`` (the default).
 

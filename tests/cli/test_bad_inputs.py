@@ -213,6 +213,19 @@ EXTRA = [
     )),
     [*RUN[:2], "mnist1d_mlp", "-a", "grow_net2net", *RUN[5:], "--set", "grow_at=0.9", "--set",
      "horizon=1.2"],  # the last growth at 0.9 x 1.2 of the schedule: after the budget
+    # --search pbt: population, quantile, resampling, ready, checkpoints, flags without it
+    [*BENCH, "--search", "pbt"],  # --trials 1: a population of 1
+    [*BENCH, "--search", "pbt", "--population", "3"],
+    *([*BENCH, "--search", "pbt", "--population", "4", "--pbt-quantile", q]
+      for q in ("0", "-0.1", "0.6", "nan")),
+    *([*BENCH, "--search", "pbt", "--population", "4", "--pbt-resample", p]
+      for p in ("-0.1", "1.5", "inf")),
+    [*BENCH, "--search", "pbt", "--population", "4", "--pbt-ready", "0"],
+    [*BENCH, "--search", "pbt", "--population", "4"],  # tiny_sgd has no checkpoints
+    [*BENCH, "--search", "pbt", "--population", "4", "-a", "adamw", "--early-stop", "lc-pfn"],
+    [*BENCH, "--search", "pbt", "--population", "4", "--ruleset", "self"],
+    [*BENCH, "--population", "4"],
+    [*BENCH, "--search", "asha", "--pbt-ready", "5"],
 ]
 
 

@@ -211,6 +211,72 @@ class Recipe(Algorithm):
         return state.model
 
 
+    # -- checkpoints (--search pbt) ------------------------------------------------------
+    def check_checkpoints(self) -> None:
+        """A recipe checkpoints when its state is the plain :class:`TrainState` and its
+        schedule a ``LambdaLR``: subclasses with state of their own (EMA, controllers, data
+        selection) raise unless they override :meth:`state_dict` themselves."""
+        cls = type(self)
+        if cls.state_dict is not Recipe.state_dict:
+            return
+        plain = self.state_type is TrainState and all(
+            getattr(cls, m) is getattr(Recipe, m)
+            for m in ("init", "update", "select_data", "make_state", "build_scheduler",
+                      "observe_evaluation"))  # fmt: skip
+        if not plain:
+            raise TrainlabError(f"algorithm {self.name} does not support checkpoints, so "
+                                "--search pbt cannot run it")  # fmt: skip
+
+    def state_dict(self, state: TrainState) -> dict[str, Any]:
+        """Model, optimizer and the schedule's position (``last_epoch``); a schedule-free
+        optimizer is saved in its train mode (the mode :meth:`update` steps in)."""
+        self.check_checkpoints()
+        _switch_optimizer(state.optimizer, "train")
+        scheduler = state.scheduler
+        return {
+            "hp": dict(state.hp),
+            "model": state.model.state_dict(),
+            "optimizer": state.optimizer.state_dict(),
+            "last_epoch": None if scheduler is None else int(scheduler.last_epoch),
+        }
+
+    def load_state_dict(self, state: TrainState, sd: dict[str, Any]) -> None:
+        """Weights and optimizer state from ``sd``; the hyperparameters ``state`` was built with.
+
+        ``optimizer.load_state_dict`` also restores the saved param-group values (``lr``,
+        ``weight_decay``, betas...), so those the hyperparameters set (the values that differ
+        between optimizers built with the saved and the new hp) are set back to the fresh
+        optimizer's; values the optimizer learns in its groups (D-Adaptation's ``d``) stay.
+        The schedule continues at the saved step from the new base learning rates:
+        ``lr = base_lr(new hp) * factor(step; new hp)``."""
+        self.check_checkpoints()
+        fresh = [{k: v for k, v in g.items() if k != "params"}
+                 for g in state.optimizer.param_groups]  # fmt: skip
+        before = fresh
+        if sd.get("hp") is not None:  # the groups the saved hp build, to see what hp set
+            hp = {**self.fixed, **sd["hp"]}
+            before = self.build_optimizer(state.workload, state.model, hp).param_groups
+        state.model.load_state_dict(sd["model"])
+        state.optimizer.load_state_dict(sd["optimizer"])
+        for group, new, old in zip(state.optimizer.param_groups, fresh, before, strict=True):
+            group.update({k: v for k, v in new.items()
+                          if k == "initial_lr" or not _same(v, old.get(k))})  # fmt: skip
+        scheduler = state.scheduler
+        if scheduler is not None and sd.get("last_epoch") is not None:
+            scheduler.last_epoch = int(sd["last_epoch"])
+            for group, base, factor in zip(state.optimizer.param_groups, scheduler.base_lrs,
+                                           scheduler.lr_lambdas, strict=True):  # fmt: skip
+                group["lr"] = base * factor(scheduler.last_epoch)
+            scheduler._last_lr = [g["lr"] for g in state.optimizer.param_groups]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal param-group values (numbers, tuples, tensors)."""
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return isinstance(a, Tensor) and isinstance(b, Tensor) and torch.equal(a, b)
+    return bool(a == b)
+
+
 def _switch_optimizer(optimizer: torch.optim.Optimizer | None, mode: str) -> None:
     """Call ``optimizer.train()`` or ``optimizer.eval()`` where the optimizer has them: the
     protocol of schedule-free optimizers (``trainlab.optim.ScheduleFreeAdamW``, the authors'

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainlab.bench import asha, tuning
+from trainlab.bench import searchers, tuning
 from trainlab.bench.budgets import trial_spec
 from trainlab.bench.drain import drain
 from trainlab.bench.early_stop import check_early_stop
@@ -38,8 +38,7 @@ from trainlab.bench.store import STALE_AFTER, Store
 from trainlab.spec import UNFINISHED, TrainlabError, WorkloadSpec
 from trainlab.workloads.targets import check_source
 
-#: the searchers of ``--search``
-SEARCHERS = ("halton", "asha")
+SEARCHERS = searchers.SEARCHERS
 FINGERPRINT_VERSION = 2  # 2: trial specs (eval period, step hint, target source)
 
 
@@ -73,12 +72,18 @@ class BenchmarkConfig:
     targets: str = "tuned"
     #: data-parallel processes per trial (``bench.distributed``); 1: one process
     nproc: int = 1
-    #: how the hyperparameter points are searched: ``halton`` (every point to the full
-    #: budget) or ``asha`` (``bench.asha``: successive halving over rungs of budgets)
+    #: how the hyperparameter points are searched (``bench.searchers``): ``halton`` (every
+    #: point to the full budget), ``asha`` (successive halving) or ``pbt`` (population based)
     search: str = "halton"
     #: ASHA's reduction factor and number of rungs (``None``: ``asha.default_rungs``)
     eta: int = 3
     asha_rungs: int | None = None
+    #: PBT (``bench.pbt``): population (``None``: ``n_trials``), steps per segment (``None``:
+    #: ~8 rounds over the budget), truncation quantile, resampling probability
+    population: int | None = None
+    pbt_ready: int | None = None
+    pbt_quantile: float = 0.25
+    pbt_resample: float = 0.25
     #: learning-curve early stopping (``bench.early_stop``): ``none`` or a predictor, and the
     #: P(target) below which a trial is stopped
     early_stop: str = "none"
@@ -121,14 +126,7 @@ class BenchmarkConfig:
                 raise TrainlabError("--max-runtime applies to time mode: drop --eval-every-steps")
             if not self.max_runtime > 0:
                 raise TrainlabError(f"--max-runtime must be > 0, got {self.max_runtime}")
-        if self.search not in SEARCHERS:
-            raise TrainlabError(f"unknown --search {self.search!r}; choose one of "
-                                f"{', '.join(SEARCHERS)}")  # fmt: skip
-        if self.search == "asha":
-            asha.check_eta(self.eta)
-            if self.ruleset != "external":
-                raise TrainlabError("--search asha searches the external-tuning ruleset's points"
-                                    f"; it has nothing to search under --ruleset {self.ruleset}")
+        searchers.check(self)
 
     @property
     def step_mode(self) -> bool:
@@ -138,9 +136,7 @@ class BenchmarkConfig:
         out = asdict(self)
         if out["nproc"] == 1:  # benchmarks planned before --nproc keep their keys
             del out["nproc"]
-        if out["search"] == "halton":  # and those planned before --search
-            for name in ("search", "eta", "asha_rungs"):
-                del out[name]
+        searchers.options(self, out)  # and those planned before --search (and its kinds)
         if out["early_stop"] == "none":  # and those before --early-stop
             del out["early_stop"], out["early_stop_threshold"]
         return out
@@ -164,7 +160,7 @@ class ResolvedWorkload:
 
     def row_fields(self) -> dict[str, Any]:
         """The spec as trial-row columns (what the worker reads back with
-        :func:`trainlab.bench.store.spec_of_row`)."""
+        :func:`trainlab.bench.budgets.spec_of_row`)."""
         spec = self.spec
         return {
             "workload": self.name,
@@ -237,6 +233,7 @@ def make_plan(config: BenchmarkConfig) -> Plan:
             algorithm.check_workload(w)
     notes = []
     for name, algorithm in zip(config.algorithms, algorithms, strict=True):
+        searchers.check_algorithm(config, name, algorithm)
         if algorithm.self_tuning and config.ruleset == "external":
             notes.append(
                 f"{name} has no hyperparameters (self-tuning): under the external ruleset it "
@@ -266,8 +263,7 @@ def make_plan(config: BenchmarkConfig) -> Plan:
     if config.nproc > 1:
         resolved["nproc"] = config.nproc
     if config.search != "halton":
-        resolved["search"] = {"searcher": config.search, "eta": config.eta,
-                              "rungs": config.asha_rungs}  # fmt: skip
+        resolved["search"] = searchers.resolved(config)
     search = {}
     if config.early_stop != "none":
         search["early_stop"] = resolved["early_stop"] = {
@@ -282,7 +278,7 @@ def make_plan(config: BenchmarkConfig) -> Plan:
         trials = tuning.plan_algorithm(
             algorithm,
             config.ruleset,
-            config.n_trials,
+            searchers.n_points(config),
             config.n_studies,
             config.seed,
             config.hyperparameters.get(name),
@@ -312,9 +308,7 @@ def make_plan(config: BenchmarkConfig) -> Plan:
                 }
                 plans.append(((t.study, t.trial_index, w_index, a_index), row))
     plans.sort(key=lambda item: item[0])  # study-major: early studies complete first
-    rows = [row for _, row in plans]
-    if config.search == "asha":
-        rows = asha.plan_rows(rows, config.eta, config.asha_rungs)
+    rows = searchers.plan_rows(config, [row for _, row in plans])
     return Plan(config, key, stored, rows, notes)
 
 
@@ -480,7 +474,7 @@ def run_benchmark(
         ran = 0
 
         def on_done(trial_id: int, outcome: dict[str, Any]) -> None:
-            if trial_id not in rows:  # added while running (an ASHA promotion)
+            if trial_id not in rows:  # added while running (an ASHA promotion, a PBT segment)
                 rows[trial_id] = store.trial(trial_id)
             if on_trial_done is not None:
                 on_trial_done(rows[trial_id], outcome)
@@ -488,10 +482,7 @@ def run_benchmark(
         if todo and on_start is not None and not plan_only:
             on_start(store, benchmark_id, rows, finished_before)
         if not plan_only:
-            claim = None
-            if config.search == "asha":
-                def claim() -> int | None:
-                    return store.claim_or_add(benchmark_id, asha.promotion)
+            claim = searchers.claimer(store, benchmark_id, config)
             ran = drain(store, benchmark_id, ex, on_done, on_tick, claim)
         counts = store.status_counts(benchmark_id)
         eval_share = store.eval_share(benchmark_id)
@@ -501,7 +492,7 @@ def run_benchmark(
         benchmark_id=benchmark_id,
         key=key,
         created=created,
-        total=len(rows),
+        total=sum(counts.values()) or len(rows),  # with the rows a searcher added
         already_finished=finished_before,
         ran=ran,
         counts=counts,

@@ -23,8 +23,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
-from trainlab.spec import EVALS_PER_RUN, TrainlabError, Workload, WorkloadSpec, eval_period_for
+from trainlab.spec import (
+    EVALS_PER_RUN,
+    Target,
+    TrainlabError,
+    Workload,
+    WorkloadSpec,
+    eval_period_for,
+)
 from trainlab.workloads.targets import resolve_spec
 
 
@@ -93,3 +101,21 @@ def trial_spec(
         eval_every_steps=every,
         max_steps=budget_steps,
     )
+
+
+def spec_of_row(row: dict[str, Any]) -> WorkloadSpec | None:
+    """The spec a trial row was planned with (``None`` for a row from before specs were
+    stored: the worker then uses the workload's class spec with the row's target)."""
+    if row.get("step_hint") is None or row.get("eval_period") is None:
+        return None
+    step_mode = row["mode"] == "steps"
+    return WorkloadSpec(
+        target=Target(row["target_metric"], float(row["target_value"]),
+                      bool(row["higher_is_better"])),
+        max_runtime=float(row["max_runtime"]),
+        eval_period=float(row["eval_period"]),
+        step_hint=int(row["step_hint"]),
+        source=row.get("target_source") or "class",
+        eval_every_steps=row["eval_every_steps"] if step_mode else None,
+        max_steps=row["max_steps"] if step_mode else None,
+    )  # fmt: skip

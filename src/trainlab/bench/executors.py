@@ -138,9 +138,10 @@ def _stored_rank(group: Any, job: tuple) -> dict[str, Any]:
 def _run_row(store: Any, row: dict[str, Any], group: Any, full_curve: bool, device: str,
              on_progress: Any) -> dict[str, Any]:  # fmt: skip
     """Run a trial row under the timing rules; with a ``group``, only rank 0 writes."""
+    from trainlab.bench.budgets import spec_of_row
+    from trainlab.bench.checkpoints import segment_of_row
     from trainlab.bench.early_stop import rule_from_row
     from trainlab.bench.runner import run_trial
-    from trainlab.bench.store import spec_of_row
     from trainlab.registry import get_algorithm
 
     leader = group is None or group.rank == 0
@@ -159,6 +160,7 @@ def _run_row(store: Any, row: dict[str, Any], group: Any, full_curve: bool, devi
         on_progress=on_progress,
         group=group,
         stop_rule=rule_from_row(row),
+        segment=segment_of_row(store.location, row),  # a PBT segment resumes a checkpoint
     )
     return {
         "trial_id": row["id"],

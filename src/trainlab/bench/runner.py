@@ -30,12 +30,12 @@ import statistics
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 
 from trainlab.bench import model_cost
+from trainlab.bench.checkpoints import Segment, stream_seed
 from trainlab.bench.distributed import PREPARE, STEP, STOP
 from trainlab.bench.measures import (
     ReferenceClock,
@@ -44,74 +44,11 @@ from trainlab.bench.measures import (
     is_contended,
     step_flops,
 )
+from trainlab.bench.results import Progress, TrialResult
 from trainlab.errors import StoreError
 from trainlab.spec import Algorithm, EvalRecord, Workload, WorkloadSpec
 
 Clock = Callable[[], float]
-
-
-@dataclass
-class TrialResult:
-    workload: str
-    algorithm: str
-    hyperparameters: dict[str, Any]
-    seed: int
-    mode: str
-    status: str = "running"
-    time_to_target: float | None = None
-    steps_to_target: int | None = None
-    timed_seconds: float = 0.0
-    eval_seconds: float = 0.0
-    wall_seconds: float = 0.0
-    n_evals: int = 0
-    steps: int = 0
-    best_metric: float | None = None
-    #: process CPU seconds in the timed sections, and up to the target (see bench.measures)
-    cpu_seconds: float = 0.0
-    cpu_time_to_target: float | None = None
-    #: median timed seconds of one step (init and evaluation preparation excluded)
-    median_step_seconds: float | None = None
-    #: FLOPs of the steady-state step, and to the target (see bench.measures)
-    flops_per_step: float | None = None
-    flops_to_target: float | None = None
-    #: CPU time to the target in units of the reference step (see bench.measures), and the
-    #: median reference step (CPU seconds)
-    ref_steps_to_target: float | None = None
-    reference_step_seconds: float | None = None
-    #: heavy CPU contention was detected during the trial
-    contended: bool = False
-    test_metrics: dict[str, float] | None = None
-    #: what the evaluated model costs to run (see bench.model_cost), measured after training
-    model_cost: dict[str, Any] | None = None
-    error: str | None = None
-    #: status ``stopped-early``: the prediction that stopped the trial (see bench.early_stop)
-    stop_reason: dict[str, Any] | None = None
-    trial_id: int | None = None
-    evals: list[EvalRecord] = field(default_factory=list)
-
-    @property
-    def other_seconds(self) -> float:
-        return self.wall_seconds - self.timed_seconds - self.eval_seconds
-
-    @property
-    def reached(self) -> bool:
-        return self.status == "reached"
-
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("evals")
-        return out
-
-
-@dataclass(frozen=True)
-class Progress:
-    """What the runner reports to a progress callback (untimed)."""
-
-    step: int
-    timed_seconds: float
-    budget: float  # max_runtime (time mode) or max_steps (step mode)
-    mode: str
-    last_eval: EvalRecord | None
 
 
 _warmed_up: set[str] = set()
@@ -177,6 +114,7 @@ def run_trial(
     allow_out_of_range: bool = False,
     group: Any = None,
     stop_rule: Callable[[WorkloadSpec, list[EvalRecord]], dict[str, Any] | None] | None = None,
+    segment: Segment | None = None,
 ) -> TrialResult:
     """Train ``algorithm`` on ``workload`` until the target is met or the budget is spent.
 
@@ -197,6 +135,11 @@ def run_trial(
     ``stop_rule(spec, evals)``, called (untimed) after each evaluation while the target is
     unmet, ends the trial as ``stopped-early`` when it returns a reason (a JSON-able dict; see
     :mod:`trainlab.bench.early_stop`).
+    With a ``segment`` (:mod:`trainlab.bench.checkpoints`; ``--search pbt``) the trial starts
+    from the segment's checkpoint, restored untimed (``init`` then ``load_state_dict``), at its
+    step, timed and CPU seconds, so evaluations and times to the target are cumulative along the
+    lineage; the data stream is reseeded from ``(seed, start step)``; it stops at the segment's
+    ``stop_step`` and saves its checkpoint there (untimed).
     """
     hp = algorithm.search_space.validate(hp, allow_out_of_range=allow_out_of_range)
     if spec is None:
@@ -284,9 +227,11 @@ def run_trial(
         if calibrate:
             reference = ReferenceStep(workload, workload.batch_size_hint, cpu_clock, sync)
             reference_clock = ReferenceClock(reference.measure())
-        torch.manual_seed(seed)
+        resume = None if segment is None else segment.load()
+        data_seed = seed if segment is None else stream_seed(seed, segment.start_step)
+        torch.manual_seed(data_seed)
         model = workload.init_model(seed)
-        stream = workload.batches(batch_size, seed)
+        stream = workload.batches(batch_size, data_seed)
         if group is not None:  # distributed: average gradients over the ranks
             group.attach(model)
 
@@ -300,6 +245,13 @@ def run_trial(
             batches = group.shard(batches)
         sync()
         timed += clock() - t0
+        if resume is not None:  # a segment: restored untimed (one long run would not restore)
+            algorithm.load_state_dict(state, resume["algorithm"])
+            step, timed, cpu = resume["step"], resume["timed_seconds"], resume["cpu_seconds"]
+            last_eval_at = timed
+            if reference_clock is not None:
+                reference_clock.last_cpu, reference_clock.steps = cpu, resume["ref_steps"] or 0.0
+            cpu_mark = cpu_clock()
 
         while True:
             if group is not None:  # distributed: the followers step too (untimed)
@@ -378,7 +330,7 @@ def run_trial(
                     if result.stop_reason is not None:
                         result.status = "stopped-early"
                         break
-            if step_mode and step >= budget_steps:
+            if (step_mode and step >= budget_steps) or (segment and step >= segment.stop_step):
                 break
             if on_progress is not None and (due or t1 - last_report >= progress_interval):
                 last_report = t1
@@ -387,6 +339,10 @@ def run_trial(
                 cpu_mark = cpu_clock()
         if result.status == "running" and not _finite(loss_sum):
             result.status = "diverged"
+        if (segment is not None and result.status == "running" and step >= segment.stop_step
+                and not (step_mode and step >= budget_steps)):  # fmt: skip
+            ref = None if reference_clock is None else reference_clock.steps
+            segment.save(algorithm.state_dict(state), step, timed, cpu, ref)
         if result.status == "running":
             result.status = "reached" if result.time_to_target is not None else "missed"
         if result.status != "diverged" and step > 0:

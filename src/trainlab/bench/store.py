@@ -40,12 +40,13 @@ from typing import Any
 from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from trainlab.bench.budgets import spec_of_row  # noqa: F401  (its home before budgets)
 from trainlab.bench.store_backends import Location, open_engine, store_error
 from trainlab.bench.store_schema import benchmarks as B
 from trainlab.bench.store_schema import evaluations as E
 from trainlab.bench.store_schema import trials as T
 from trainlab.errors import ClaimLost, StoreError
-from trainlab.spec import FINISHED, EvalRecord, Target, TrainlabError, WorkloadSpec
+from trainlab.spec import FINISHED, EvalRecord, TrainlabError
 
 DEFAULT_STORE = Path("trainlab-runs") / "trainlab.db"
 #: seconds without a heartbeat after which a running trial is taken to be orphaned
@@ -83,24 +84,6 @@ def _alive(owner: str) -> bool:
     except PermissionError:  # another user's process
         return True
     return True
-
-
-def spec_of_row(row: dict[str, Any]) -> WorkloadSpec | None:
-    """The spec a trial row was planned with (``None`` for a row from before specs were
-    stored: the worker then uses the workload's class spec with the row's target)."""
-    if row.get("step_hint") is None or row.get("eval_period") is None:
-        return None
-    step_mode = row["mode"] == "steps"
-    return WorkloadSpec(
-        target=Target(row["target_metric"], float(row["target_value"]),
-                      bool(row["higher_is_better"])),
-        max_runtime=float(row["max_runtime"]),
-        eval_period=float(row["eval_period"]),
-        step_hint=int(row["step_hint"]),
-        source=row.get("target_source") or "class",
-        eval_every_steps=row["eval_every_steps"] if step_mode else None,
-        max_steps=row["max_steps"] if step_mode else None,
-    )  # fmt: skip
 
 
 def open_store(location: str | os.PathLike = DEFAULT_STORE, **options: Any) -> Store:
@@ -296,20 +279,28 @@ class Store:
                 return None
             return int(trial_id)
 
-    def claim_or_add(
-        self, benchmark_id: int, choose: Any
-    ) -> int | None:
+    def claim_or_add(self, benchmark_id: int, choose: Any,
+                     last_metrics: bool = False) -> int | None:  # fmt: skip
         """Claim the trial a searcher adds, else the next claimable one, in one transaction
         that no other process's ``claim_or_add`` of the benchmark interleaves with.
 
-        ``choose(rows)`` sees every trial row of the benchmark (decoded) and returns a new row
-        to insert and claim (an ASHA promotion, say) or ``None``."""
+        ``choose(rows)`` sees every trial row of the benchmark (decoded; with ``last_metrics``
+        each with its latest evaluation's metrics, or ``None``, as ``last_metrics``) and
+        returns a new row to insert and claim (an ASHA promotion, say) or ``None``."""
         now = time.time()
         with self._tx() as conn:
             if self.location.kind == "postgresql":  # SQLite's BEGIN IMMEDIATE already is one
                 conn.execute(select(func.pg_advisory_xact_lock(benchmark_id)))
             rows = [self._decode(dict(r)) for r in conn.execute(
                 select(T).where(T.c.benchmark_id == benchmark_id).order_by(T.c.id)).mappings()]
+            if last_metrics:
+                last = select(E.c.trial_id, func.max(E.c.step).label("step")).join(
+                    T, T.c.id == E.c.trial_id).where(T.c.benchmark_id == benchmark_id).group_by(
+                    E.c.trial_id).subquery()  # fmt: skip
+                found = {r.trial_id: json.loads(r.metrics) for r in conn.execute(select(E).join(
+                    last, and_(E.c.trial_id == last.c.trial_id, E.c.step == last.c.step)))}
+                for r in rows:  # fmt: skip
+                    r["last_metrics"] = found.get(r["id"])
             added = choose(rows)
             if added is not None:
                 trial_id = conn.execute(insert(T).values(**self._trial_fields(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import sys
 from typing import Any
 
@@ -24,8 +25,11 @@ PLAN_DEFAULTS: dict[str, Any] = {
     "seed": 0, "variants": False, "eval_every_steps": None, "max_steps": None,
     "max_runtime": None, "budget_scale": 1.0, "targets": "tuned", "nproc": 1,
     "search": "halton", "eta": 3, "asha_rungs": None, "tuning_search_space": None,
-    "early_stop": "none", "early_stop_threshold": 0.05,
+    "early_stop": "none", "early_stop_threshold": 0.05, "population": None, "pbt_ready": None,
+    "pbt_quantile": 0.25, "pbt_resample": 0.25,
 }  # fmt: skip
+#: the options of --search pbt
+PBT_OPTIONS = ("population", "pbt_ready", "pbt_quantile", "pbt_resample")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -74,14 +78,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="F",
         help="multiply each workload's budget by F (quick looks; default 1)",
     )
-    p.add_argument("--search", choices=("halton", "asha"), default=None,
+    p.add_argument("--search", choices=("halton", "asha", "pbt"), default=None,
                    help="halton (default): every point to the full budget; asha: asynchronous "
-                        "successive halving over rungs of budgets")  # fmt: skip
+                        "successive halving over rungs of budgets; pbt: population based "
+                        "training: members exploit and explore every --pbt-ready "
+                        "steps")  # fmt: skip
     p.add_argument("--eta", type=argtypes.integer(-10**6, 10**6), default=None, metavar="ETA",
                    help="asha: keep the top 1/ETA of each rung (>= 2; default 3)")  # fmt: skip
     p.add_argument("--asha-rungs", type=argtypes.positive, default=None, metavar="K",
                    help="asha: rungs, the bottom one at budget / ETA^(K-1) (default: as many "
                         "as leave >= 5 evaluations on it)")  # fmt: skip
+    anything = argtypes.real(-math.inf, math.inf)  # checked with the plan, for one message
+    p.add_argument("--population", type=argtypes.integer(-10**6, 10**6), default=None,
+                   metavar="N", help="pbt: members per study (>= 4; default --trials), the "
+                   "study's first N Halton points")  # fmt: skip
+    p.add_argument("--pbt-ready", type=argtypes.integer(-10**9, 10**9), default=None,
+                   metavar="STEPS", help="pbt: steps between exploit/explore decisions "
+                   "(default: ~8 rounds over the budget)")  # fmt: skip
+    p.add_argument("--pbt-quantile", type=anything, default=None, metavar="Q",
+                   help="pbt: the bottom Q exploits the top Q, Q in (0, 0.5] "
+                   "(default 0.25)")  # fmt: skip
+    p.add_argument("--pbt-resample", type=anything, default=None, metavar="P",
+                   help="pbt: probability of drawing a hyperparameter afresh instead of "
+                   "perturbing it by 0.8 or 1.2, in [0, 1] (default 0.25)")  # fmt: skip
     p.add_argument("--early-stop", choices=("none", "lc-parametric", "lc-pfn"), default=None,
                    help="stop a trial when a learning-curve predictor gives P(target met by "
                    "the end of the budget) < the threshold (default none)")  # fmt: skip
@@ -117,6 +136,10 @@ def config(args: argparse.Namespace):
         raise TrainlabError("--max-runtime applies to time mode: drop --eval-every-steps")
     if o["search"] != "asha" and (args.eta is not None or args.asha_rungs is not None):
         raise TrainlabError("--eta and --asha-rungs apply to --search asha")
+    if o["search"] != "pbt":
+        given = [name for name in PBT_OPTIONS if getattr(args, name) is not None]
+        if given:
+            raise TrainlabError(f"{common.flag(given[0])} applies to --search pbt")
     if args.trials is not None and o["ruleset"] == "self":
         raise TrainlabError("--trials applies to the external ruleset (self runs defaults)")
     algorithms = argtypes.joined(o["algorithms"])
@@ -129,7 +152,8 @@ def config(args: argparse.Namespace):
         max_runtime=o["max_runtime"], budget_scale=o["budget_scale"], variants=o["variants"],
         targets=o["targets"], nproc=o["nproc"], search=o["search"], eta=o["eta"],
         asha_rungs=o["asha_rungs"], early_stop=o["early_stop"],
-        early_stop_threshold=o["early_stop_threshold"],
+        early_stop_threshold=o["early_stop_threshold"], population=o["population"],
+        pbt_ready=o["pbt_ready"], pbt_quantile=o["pbt_quantile"], pbt_resample=o["pbt_resample"],
     )  # fmt: skip
 
 

@@ -107,6 +107,11 @@ def trials_table(trials: list[dict[str, Any]], title: str) -> Table:
     cols = ("id", "workload", "algorithm", "seed", "mode", "status", "time to target",
             "steps to target", "best", "timed s", "wall s", "params", "nnz", "MFLOPs/ex",
             "speedup")  # fmt: skip
+    from trainlab.bench.searchers import describe as searcher  # ASHA rung r1/3, PBT member m2 g3
+
+    searched = any(searcher(t.get("search")) != "-" for t in trials)
+    if searched:
+        cols = (*cols[:6], "search", *cols[6:])
     for col in cols:
         table.add_column(col)
     flagged = 0
@@ -120,7 +125,8 @@ def trials_table(trials: list[dict[str, Any]], title: str) -> Table:
             status, flagged = f"{status} !", flagged + 1
         table.add_row(
             str(t["id"]), escape(workload), escape(t["algorithm"]), str(t["seed"]), t["mode"],
-            status, fmt(t["time_to_target"], ".2f"), fmt(t["steps_to_target"]), escape(best),
+            status, *([searcher(t.get("search"))] if searched else []),
+            fmt(t["time_to_target"], ".2f"), fmt(t["steps_to_target"]), escape(best),
             fmt(t["timed_seconds"], ".1f"), fmt(t["wall_seconds"], ".1f"), *cost_cells(t),
         )  # fmt: skip
     caption = ["params, nnz (non-zero params), MFLOPs per example (counted on non-zeros) of "
@@ -218,7 +224,7 @@ class BenchmarkDisplay:
         self.store, self.benchmark_id, self.lines = None, None, {}
 
     def start(self, store, benchmark_id: int, rows: dict[int, dict], done: int) -> None:
-        self.store, self.benchmark_id = store, benchmark_id
+        self.store, self.benchmark_id, self.rows = store, benchmark_id, rows
         self.overall = self.progress.add_task(
             "[bold]trials", total=len(rows), completed=done, info=""
         )
@@ -260,7 +266,8 @@ class BenchmarkDisplay:
             )
 
     def done(self, row: dict[str, Any], outcome: dict[str, Any]) -> None:
-        self.progress.advance(self.overall)
+        # ``rows`` (run_benchmark's) takes in the rows a searcher adds as they finish
+        self.progress.update(self.overall, total=len(self.rows), advance=1)
         trial_id = row["id"]
         if trial_id in self.lines:
             self.progress.remove_task(self.lines.pop(trial_id))

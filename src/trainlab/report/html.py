@@ -28,6 +28,7 @@ from trainlab.bench import uncertainty
 from trainlab.bench.scoring import ScoreResult, compute_scores, records_from_trials
 from trainlab.bench.store import Store
 from trainlab.report import cells, cost, plots
+from trainlab.report import pbt as pbt_report
 from trainlab.spec import Target, TrainlabError
 
 CSS = """
@@ -189,7 +190,11 @@ def build_report(
         trials, algorithms, colour_of, lambda name: out / f"{_slug(name, used)}.png"
     )
     figures += [("cost", caption, png) for caption, png in cost_figures]
-    page = _page(bench, trials, algorithms, by_time, by_steps, figures, store_path, cost_table)
+    pbt_html, pbt_figures = pbt_report.section(
+        trials, evals, lambda name: out / f"{_slug(name, used)}.png")
+    figures += [("pbt", caption, png) for caption, png in pbt_figures]
+    page = _page(bench, trials, algorithms, by_time, by_steps, figures, store_path, cost_table,
+                 pbt_html)  # fmt: skip
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
@@ -351,7 +356,8 @@ def _trials_table(trials: list[dict[str, Any]]) -> str:
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
-def _page(bench, trials, algorithms, by_time, by_steps, figures, store_path, cost_table) -> str:
+def _page(bench, trials, algorithms, by_time, by_steps, figures, store_path, cost_table,
+          pbt_html: str = "") -> str:  # fmt: skip
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -385,6 +391,10 @@ def _page(bench, trials, algorithms, by_time, by_steps, figures, store_path, cos
     parts += ["<h2>Model cost</h2>", cost_table]
     parts += [_img(png, caption) for section, caption, png
               in figures if section == "cost"]  # fmt: skip
+    if pbt_html:  # --search pbt: the best lineages and their hyperparameter schedules
+        parts += ["<h2>Population Based Training</h2>", pbt_html]
+        parts += [_img(png, f"best PBT lineage of {caption}") for section, caption, png
+                  in figures if section == "pbt"]  # fmt: skip
     parts += [
         "<h2>Trials</h2>",
         f"<details><summary>{len(trials)} trials</summary>{_trials_table(trials)}</details>",
