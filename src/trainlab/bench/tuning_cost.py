@@ -27,8 +27,8 @@ The rule, searcher-agnostic (Halton, ASHA, Halton with an early-stopping rule, P
   trial *in flight* then (parallel ``--jobs``, workers) counts the share of its wall-clock span
   that lay before that moment (a linear interpolation: its cost is assumed to accrue evenly over
   its span); later trials count nothing. With ``--jobs 1`` no trials overlap and this is the
-  order of ``finished`` (for Halton, the plan's order). A study whose trials carry no
-  timestamps falls back to the order of trial ids, one at a time.
+  order of ``finished`` (for Halton, the plan's order). A study with a trial that lacks
+  its timestamps falls back to the order of trial ids, one at a time.
 * **Resumed segments** (PBT: ``search.start_step`` > 0, resumed from the checkpoint of trial
   ``search.parent``) record steps and seconds cumulative along their lineage; a segment whose
   step count exceeds its ``start_step`` is read that way and its own cost is its measures minus
