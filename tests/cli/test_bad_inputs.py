@@ -173,6 +173,7 @@ EXTRA = [
     ["score", "--times", "{csv_good}", "--benchmark", "1"],
     ["score", "--times", "{csv_good}", "--reference", "nope"],
     ["score", "--times", "{csv_good}", "--save-times", "{csv_good}"],
+    ["score", "--times", "{csv_good}", "--tuning-cost"],
     ["score", "--store", "{db}", "--benchmark", "99"],
     ["score", "--store", "{nobench}"],
     ["report", "--store", "{db}", "--benchmark", "99", "-o", "{new_dir}"],

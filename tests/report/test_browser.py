@@ -48,8 +48,8 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SECTIONS = ["Scores", "Performance profiles", "Time to target", "Learning curves", "Model cost",
-            "Trials"]
+SECTIONS = ["Scores", "Performance profiles", "Time to target", "Learning curves", "Tuning cost",
+            "Model cost", "Trials"]
 
 
 def chromium_path() -> str | None:

@@ -40,6 +40,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=4.0,
         help="upper end of the profile integral (finite, > 1; default 4)",
     )
+    p.add_argument("--tuning-cost", action="store_true",
+                   help="also print the tuning cost (training spent until the first trial that "
+                        "reached the target; always shown for a searcher other than halton or "
+                        "with --early-stop)")  # fmt: skip
     p.add_argument("--save-times", type=argtypes.writable_file, default=None, metavar="FILE.csv",
                    help="also write the per-trial times as CSV")  # fmt: skip
     common.add_store(p, must_exist=True, default=False)
@@ -52,8 +56,9 @@ def run(args: argparse.Namespace) -> int:
     from trainlab.bench.store import DEFAULT_STORE
 
     costs: dict = {}  # a times file has no model cost
+    tuning: list | None = None  # the tuning-cost table, when shown
     if args.times is not None:
-        for name in common.given(args, "benchmark", "store"):
+        for name in common.given(args, "benchmark", "store", "tuning_cost"):
             raise TrainlabError(f"{common.flag(name)} applies to a results store: --times "
                                 "scores the file instead; give one of them")  # fmt: skip
         path, records = args.times
@@ -79,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
                 n_boot=args.bootstrap,
             )
             costs = cost_table(store.trials(benchmark_id=bench["id"]))
+            tuning = tuning_cost_rows(store, bench, args.by, args.tuning_cost)
         source = f"{store_path}, benchmark {bench['id']}"
     if args.save_times is not None:
         try:
@@ -86,13 +92,16 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise TrainlabError(f"cannot write {args.save_times}: {exc.strerror or exc}") from None
     if args.json:
-        common.print_json({**result.to_json(), "model_cost": costs, "source": source})
+        extra = {} if tuning is None else {"tuning_cost": [r.to_json() for r in tuning]}
+        common.print_json({**result.to_json(), "model_cost": costs, **extra, "source": source})
         return 0
     from trainlab.cli import render
 
     con = render.console()
     render.print_scores(result, con)
     print_costs(costs, result.algorithms, con)
+    if tuning is not None:
+        print_tuning_cost(tuning, con)
     render.plain(con, f"source: {source}")
     return 0
 
@@ -109,3 +118,30 @@ def print_costs(costs: dict[str, dict[str, dict]], algorithms: list[str], con) -
     rows = [[w] + [cost_cell(costs.get(a, {}).get(w)) for a in algorithms] for w in workloads]
     con.print(render.text_table("model cost", ["workload", *algorithms], rows))
     render.plain(con, COST_NOTE)
+
+
+def tuning_cost_rows(store, bench: dict, by: str, asked: bool) -> list | None:
+    """The tuning-cost table of a benchmark (:mod:`trainlab.bench.tuning_cost`) when asked
+    (``--tuning-cost``) or when its searcher is not plain Halton; else ``None``."""
+    from trainlab.bench.tuning_cost import benchmark_cost_table, shown_by_default
+
+    if not (asked or shown_by_default(bench["config"].get("options") or {})):
+        return None
+    return benchmark_cost_table(store, bench["id"], by)
+
+
+def print_tuning_cost(rows: list, con) -> None:
+    """The "Tuning cost" table of ``trainlab score``: per algorithm and workload, the searcher,
+    the median over studies of the cost to the first configuration that reached the target,
+    the studies that found one and the median cost of a whole study."""
+    from trainlab.bench.tuning_cost import COST_NOTE
+    from trainlab.cli import render
+    from trainlab.report.cells import time
+
+    body = [[r.algorithm, r.workload, r.searcher, time(r.median_cost, r.by),
+             f"{r.found}/{r.studies}", time(r.median_total, r.by)] for r in rows]  # fmt: skip
+    header = ["algorithm", "workload", "searcher", "to first reach", "found", "whole study"]
+    con.print(render.text_table("Tuning cost", header, body))
+    render.plain(con, COST_NOTE)
+    if any(r.unfinished for r in rows):
+        render.plain(con, "the benchmark is incomplete: unfinished trials are not counted yet")

@@ -8,9 +8,10 @@ the time-to-target table with ratio intervals and contention markers, learning c
 workload (validation metric, and training loss where recorded, against timed seconds and
 steps), learning-rate schedules where recorded, model cost (validation metric against non-zero
 parameters for the algorithms whose model differs from the dense one, beside a table of
-parameters, FLOPs and inference speedups; :mod:`trainlab.report.cost`), and every trial. Every name
-that comes from a user (algorithms, workloads, hyperparameters, errors) is escaped with
-:func:`html.escape`.
+parameters, FLOPs and inference speedups; :mod:`trainlab.report.cost`), the tuning cost (what
+each study spent until its first trial reached the target; :mod:`trainlab.report.tuning_cost`),
+and every trial. Every name that comes from a user (algorithms, workloads, hyperparameters,
+errors) is escaped with :func:`html.escape`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from trainlab.bench.scoring import ScoreResult, compute_scores, records_from_tri
 from trainlab.bench.store import Store
 from trainlab.report import cells, cost, plots
 from trainlab.report import pbt as pbt_report
+from trainlab.report import tuning_cost as tuning
 from trainlab.spec import Target, TrainlabError
 
 CSS = """
@@ -194,7 +196,8 @@ def build_report(
         trials, evals, lambda name: out / f"{_slug(name, used)}.png")
     figures += [("pbt", caption, png) for caption, png in pbt_figures]
     page = _page(bench, trials, algorithms, by_time, by_steps, figures, store_path, cost_table,
-                 pbt_html)  # fmt: skip
+                 pbt_html=pbt_html,
+                 tuning_table=tuning.section(trials, bench["config"].get("options") or {}))
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
@@ -357,7 +360,7 @@ def _trials_table(trials: list[dict[str, Any]]) -> str:
 
 
 def _page(bench, trials, algorithms, by_time, by_steps, figures, store_path, cost_table,
-          pbt_html: str = "") -> str:  # fmt: skip
+          pbt_html: str = "", tuning_table: str = "") -> str:  # fmt: skip
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -388,6 +391,7 @@ def _page(bench, trials, algorithms, by_time, by_steps, figures, store_path, cos
             parts += [f"<h3>{esc(caption)}</h3>", _img(png, f"learning curves of {caption}")]
             parts += [_img(lr, f"learning rate of {caption}") for sec, cap, lr in figures
                       if sec == "lr" and cap == caption]  # fmt: skip
+    parts += ["<h2>Tuning cost</h2>", tuning_table] if tuning_table else []
     parts += ["<h2>Model cost</h2>", cost_table]
     parts += [_img(png, caption) for section, caption, png
               in figures if section == "cost"]  # fmt: skip
