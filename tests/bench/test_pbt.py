@@ -444,3 +444,20 @@ def test_a_restored_checkpoint_continues_exactly_like_the_run_it_came_from(name)
         algorithm.update(b, batch, step)
     for x, y in zip(a.model.parameters(), b.model.parameters(), strict=True):
         assert torch.equal(x, y)
+
+
+def test_the_tuning_cost_charges_each_segment_its_own_steps(whole):
+    """Segments record steps cumulative along their lineage; the tuning cost
+    (:mod:`trainlab.bench.tuning_cost`) must charge each one only the steps it trained."""
+    from trainlab.bench.tuning_cost import trial_costs
+
+    _, db, _ = whole
+    trials, _ = summary(db)
+    costs = {c.id: c.cost for c in trial_costs(trials, by="steps")}
+    assert costs == {t["id"]: 5.0 for t in trials}  # 12 segments of ready = 5 steps
+    seconds = {c.id: c.cost for c in trial_costs(trials, by="time")}
+    by_id = {t["id"]: t for t in trials}
+    for t in trials:  # own seconds: the lineage's total minus the parent's
+        parent = by_id.get(t["search"]["parent"])
+        own = t["timed_seconds"] - (parent["timed_seconds"] if parent else 0.0)
+        assert seconds[t["id"]] == pytest.approx(own)
