@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainlab.bench import asha, tuning
+from trainlab.bench import asha, sensitivity, tuning
 from trainlab.bench.budgets import trial_spec
 from trainlab.bench.drain import drain
 from trainlab.bench.early_stop import check_early_stop
@@ -83,6 +83,9 @@ class BenchmarkConfig:
     #: P(target) below which a trial is stopped
     early_stop: str = "none"
     early_stop_threshold: float = 0.05
+    #: an LR-sensitivity sweep (``bench.sensitivity``): trial ``i`` of study ``s`` runs the
+    #: i-th learning rate, seed ``s``, other hyperparameters at their defaults
+    sensitivity_lrs: list[float] | None = None
 
     def __post_init__(self) -> None:
         check_early_stop(self.early_stop, self.early_stop_threshold)
@@ -143,6 +146,8 @@ class BenchmarkConfig:
                 del out[name]
         if out["early_stop"] == "none":  # and those before --early-stop
             del out["early_stop"], out["early_stop_threshold"]
+        if out["sensitivity_lrs"] is None:  # and every benchmark but an LR sweep
+            del out["sensitivity_lrs"]
         return out
 
     @classmethod
@@ -271,6 +276,9 @@ def make_plan(config: BenchmarkConfig) -> Plan:
     if config.early_stop != "none":
         search["early_stop"] = resolved["early_stop"] = {
             "method": config.early_stop, "threshold": config.early_stop_threshold}
+    if config.sensitivity_lrs:  # its learning rates may leave the tuning ranges
+        resolved["sensitivity_lrs"] = config.sensitivity_lrs
+        search["lr_sweep"] = True
     key = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[
         :20
     ]
@@ -285,7 +293,8 @@ def make_plan(config: BenchmarkConfig) -> Plan:
             config.n_studies,
             config.seed,
             config.hyperparameters.get(name),
-        )
+        ) if not config.sensitivity_lrs else sensitivity.sweep_trials(
+            algorithm, config.sensitivity_lrs, config.n_studies, config.seed)
         for w_index, w in enumerate(workloads):
             for t in trials:
                 if config.nproc > 1:  # every global batch must split evenly over the ranks

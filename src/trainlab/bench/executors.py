@@ -159,6 +159,7 @@ def _run_row(store: Any, row: dict[str, Any], group: Any, full_curve: bool, devi
         on_progress=on_progress,
         group=group,
         stop_rule=rule_from_row(row),
+        allow_out_of_range=bool((row.get("search") or {}).get("lr_sweep")),
     )
     return {
         "trial_id": row["id"],

@@ -8,9 +8,10 @@ the time-to-target table with ratio intervals and contention markers, learning c
 workload (validation metric, and training loss where recorded, against timed seconds and
 steps), learning-rate schedules where recorded, model cost (validation metric against non-zero
 parameters for the algorithms whose model differs from the dense one, beside a table of
-parameters, FLOPs and inference speedups; :mod:`trainlab.report.cost`), and every trial. Every name
-that comes from a user (algorithms, workloads, hyperparameters, errors) is escaped with
-:func:`html.escape`.
+parameters, FLOPs and inference speedups; :mod:`trainlab.report.cost`), the learning-rate
+sensitivity of every LR sweep in the store (:mod:`trainlab.report.sensitivity`), and every
+trial. Every name that comes from a user (algorithms, workloads, hyperparameters, errors) is
+escaped with :func:`html.escape`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 from trainlab.bench import uncertainty
 from trainlab.bench.scoring import ScoreResult, compute_scores, records_from_trials
 from trainlab.bench.store import Store
-from trainlab.report import cells, cost, plots
+from trainlab.report import cells, cost, plots, sensitivity
 from trainlab.spec import Target, TrainlabError
 
 CSS = """
@@ -189,7 +190,10 @@ def build_report(
         trials, algorithms, colour_of, lambda name: out / f"{_slug(name, used)}.png"
     )
     figures += [("cost", caption, png) for caption, png in cost_figures]
-    page = _page(bench, trials, algorithms, by_time, by_steps, figures, store_path, cost_table)
+    with Store(store_path, readonly=True) as store:  # the store's LR sweeps, if any
+        sweeps = sensitivity.section(store, lambda name: out / f"{_slug(name, used)}.png")
+    page = _page(bench, trials, algorithms, by_time, by_steps, figures, store_path, cost_table,
+                 sweeps)  # fmt: skip
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
@@ -351,7 +355,8 @@ def _trials_table(trials: list[dict[str, Any]]) -> str:
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
-def _page(bench, trials, algorithms, by_time, by_steps, figures, store_path, cost_table) -> str:
+def _page(bench, trials, algorithms, by_time, by_steps, figures, store_path, cost_table,
+          sweeps=()) -> str:  # fmt: skip
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -385,6 +390,10 @@ def _page(bench, trials, algorithms, by_time, by_steps, figures, store_path, cos
     parts += ["<h2>Model cost</h2>", cost_table]
     parts += [_img(png, f"{caption}: metric against model cost") for section, caption, png
               in figures if section == "cost"]  # fmt: skip
+    if sweeps:
+        parts.append("<h2>Learning-rate sensitivity</h2>")
+    for heading, table, png in sweeps:
+        parts += [f"<h3>{esc(heading)}</h3>", table, _img(png, f"sensitivity: {heading}")]
     parts += [
         "<h2>Trials</h2>",
         f"<details><summary>{len(trials)} trials</summary>{_trials_table(trials)}</details>",
