@@ -188,12 +188,14 @@ class Sweep:
     finished: int
     total: int
     n_boot: int
+    #: trials that failed with an error (not a divergence): they count ``l0`` too
+    failed: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
             "benchmark": self.benchmark_id, "workload": self.workload, "metric": self.metric,
             "initial_loss": self.initial_loss, "lrs": list(self.lrs),
-            "finished": self.finished, "trials": self.total,
+            "finished": self.finished, "trials": self.total, "failed": self.failed,
             "interval": f"95 % percentile bootstrap over seeds ({self.n_boot} replicates)",
             "algorithms": {
                 a: {"sensitivity": s.value, "interval": self.intervals.get(a),
@@ -272,6 +274,7 @@ def read_sweeps(store: Any, benchmark_id: int, n_boot: int = N_BOOT,
             intervals[a] = bootstrap_interval(complete, l0, n_boot) if whole else None
         finished = sum(len(v) for r in runs.values() for v in r.values())
         full_name = name[0] + (f":{name[1]}" if name[1] else "")
+        failed = sum(t["status"] == "failed" for t in rows)
         out.append(Sweep(int(bench["id"]), full_name, metric, l0, lrs, sens, intervals, runs,
-                         finished, len(rows), n_boot))  # fmt: skip
+                         finished, len(rows), n_boot, failed))  # fmt: skip
     return out

@@ -85,6 +85,9 @@ def notes(sweep: Any) -> list[str]:
                    "with few seeds it understates the spread")  # fmt: skip
     else:
         out.append("no interval: a single seed (run more --seeds)")
+    if sweep.failed:
+        out.append(f"note: {sweep.failed} trial(s) failed with an error (not a divergence) and "
+                   "count l0; see their errors with `trainlab show ID`")  # fmt: skip
     if sweep.finished < sweep.total:
         out.append(f"note: {sweep.finished} of {sweep.total} trials finished; the rest count "
                    "for nothing yet (rerun the command to finish them)")  # fmt: skip
