@@ -58,7 +58,7 @@ def main() -> None:
     lines = [f"LR sensitivity (Wortsman et al., 2023): {args.points} lrs from default/10^"
              f"{args.below:g} to default*10^{args.above:g}, {args.seeds} seeds, 1 thread; "
              "[95 % bootstrap over seeds]", ""]  # fmt: skip
-    header = (f"{'workload':<14} {'optimizer':<20} {'default lr':>10} {'sensitivity [95 %]':>26} "
+    header = (f"{'workload':<16} {'optimizer':<20} {'default lr':>10} {'sensitivity [95 %]':>26} "
               f"{'best lr':>9} {'best':>7} {'worst':>7} {'l0':>7}")  # fmt: skip
     lines += [header, "-" * len(header)]
     for item in args.workloads.split(","):
@@ -91,7 +91,7 @@ def main() -> None:
                                            if interval else "")  # fmt: skip
                 algorithm = get_algorithm(optimizer)
                 default = algorithm.search_space[lr_name(algorithm)].default
-                lines.append(f"{workload + ':' + steps:<14} {optimizer:<20} {default:>10.3g} "
+                lines.append(f"{workload + ':' + steps:<16} {optimizer:<20} {default:>10.3g} "
                              f"{text:>26} {s.best_lr:>9.3g} {s.best_loss:>7.3f} "
                              f"{max(s.losses):>7.3f} {sweep.initial_loss:>7.3f}")  # fmt: skip
         lines.append("")

@@ -14,7 +14,20 @@ learning rate tuned.
 
 Choices: ``l(eta)`` of a learning rate is the mean over its seeds of the final validation loss
 (the last evaluation of a full-length run; a diverged or failed run counts ``l0``); ``l0`` is the
-validation loss of the workload's model at initialisation (seed 0), measured here.
+validation loss of the workload's model at initialisation (seed 0), measured here
+(:func:`initial_loss`; ``mse`` for a regression workload, which reports no ``loss``).
+
+The sweep is a benchmark (``trainlab sensitivity``; ``BenchmarkConfig.sensitivity_lrs``): trial
+``i`` of study ``s`` runs the i-th learning rate with seed ``s`` (the same seed at every learning
+rate, so the runs of a seed are paired), every other hyperparameter at the algorithm's default
+(:func:`sweep_trials`; a learning rate may leave the tuning range), to the full step budget
+(``full_curve``). :func:`read_sweeps` reads one back: per algorithm the :class:`Sensitivity` and
+a 95 % percentile bootstrap interval over seeds (:func:`bootstrap_interval`).
+
+In a plain loop, given the final validation losses of a sweep::
+
+    losses = [train(lr) for lr in lrs]            # nan for a run that diverged
+    lr_sensitivity(losses, initial_loss=l0)       # 0: every lr as good as the best
 """
 
 from __future__ import annotations
