@@ -60,6 +60,10 @@ BAD = {
         "{csv_columns}",
         "{csv_fields}",
     ],  # fmt: skip
+    # --lrs of trainlab sensitivity: too few, non-positive, repeated, bad LO:HI:N syntax
+    "lrs": ["", "1e-3", "1e-3,1e-2", "0,1e-2,1e-1", "-1e-3,1e-2,1e-1", "1e-3,1e-3,1e-2",
+            "nan,1,2", "inf,1,2", "x,1,2", "1e-3:1e-1", "1e-1:1e-3:5", "1e-3:1e-1:2",
+            "x:y:3", "0:1e-1:5", "1e-3:1e-1:3:4", "1e-3:1e-1:x"],
     "set": [
         "",
         "learning_rate",
@@ -79,6 +83,9 @@ BENCH = ["bench", "-w", "tiny_blobs", "-a", "tiny_sgd", "--eval-every-steps", "5
 TARGETS = ["targets", "-w", "tiny_blobs", "--trials", "1", "--seeds", "1", "--jobs", "1",
            "--eval-every-steps", "5", "--max-steps", "10", "--store", "{new}",
            "--output", "{new_json}"]  # fmt: skip
+SENSITIVITY = ["sensitivity", "-w", "tiny_blobs", "-a", "tiny_sgd", "--lrs", "1e-3,1e-2,1e-1",
+               "--seeds", "1", "--max-steps", "10", "--jobs", "1", "--quiet", "--store",
+               "{new}"]  # fmt: skip
 BASES = {
     "run": RUN,
     "show": ["show", "--store", "{db}"],
@@ -90,6 +97,7 @@ BASES = {
     "demo": ["demo", "--store", "{new}", "-o", "{new_dir}", "--jobs", "1"],
     "export": ["export", "--tensorboard", "{new_dir}", "--store", "{db}"],
     "extrapolate": ["extrapolate", "1", "--store", "{db}"],
+    "sensitivity": SENSITIVITY,
 }
 OPTIONS = {
     "run": {"-w": "workload", "-a": "algorithm", "--set": "set", "--seed": "seed",
@@ -120,6 +128,10 @@ OPTIONS = {
              "--store": "new_store"},
     "export": {"--tensorboard": "log_dir", "--benchmark": "id", "--store": "store"},
     "extrapolate": {"--method": "choice", "--store": "store"},
+    "sensitivity": {"-w": "workload", "-a": "algorithm", "--lrs": "lrs", "--seeds": "count",
+                    "--seed": "seed", "--max-steps": "pos", "--jobs": "jobs", "--threads": "jobs",
+                    "--executor": "executor", "--store": "new_store", "--benchmark": "id",
+                    "--plot": "writable", "--bootstrap": "count0"},
 }  # fmt: skip
 
 #: combinations that conflict or would be ignored, names the data lacks, commands misused
@@ -227,6 +239,18 @@ EXTRA = [
     [*BENCH, "--search", "pbt", "--population", "4", "--ruleset", "self"],
     [*BENCH, "--population", "4"],
     [*BENCH, "--search", "asha", "--pbt-ready", "5"],
+    # trainlab sensitivity: no lr to sweep, missing options, resuming what is not a sweep
+    [*SENSITIVITY, "-a", "tiny_selftuned"],
+    ["sensitivity", "-w", "tiny_blobs", "-a", "tiny_sgd", "--store", "{new}"],
+    ["sensitivity", "-a", "tiny_sgd", "--lrs", "1e-3:1e-1:3", "--store", "{new}"],
+    ["sensitivity", "-w", "tiny_blobs", "--lrs", "1e-3:1e-1:3", "--store", "{new}"],
+    ["sensitivity", "-w", "tiny_blobs", "-a", "tiny_sgd,tiny_sgd", "--lrs", "1e-3:1e-1:3",
+     "--store", "{new}"],
+    ["sensitivity", "--resume", "--store", "{db}"],
+    ["sensitivity", "--benchmark", "1", "--store", "{db}"],
+    ["sensitivity", "--resume", "--store", "{missing}"],
+    ["sensitivity", "--resume", "--lrs", "1e-3:1e-1:3", "--store", "{db}"],
+    ["sensitivity", "--resume", "--store", "{nobench}"],
 ]
 
 

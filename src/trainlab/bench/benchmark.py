@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainlab.bench import searchers, tuning
+from trainlab.bench import searchers, sensitivity, tuning
 from trainlab.bench.budgets import trial_spec
 from trainlab.bench.drain import drain
 from trainlab.bench.early_stop import check_early_stop
@@ -88,6 +88,9 @@ class BenchmarkConfig:
     #: P(target) below which a trial is stopped
     early_stop: str = "none"
     early_stop_threshold: float = 0.05
+    #: an LR-sensitivity sweep (``bench.sensitivity``): trial ``i`` of study ``s`` runs the
+    #: i-th learning rate, seed ``s``, other hyperparameters at their defaults
+    sensitivity_lrs: list[float] | None = None
 
     def __post_init__(self) -> None:
         check_early_stop(self.early_stop, self.early_stop_threshold)
@@ -139,6 +142,8 @@ class BenchmarkConfig:
         searchers.options(self, out)  # and those planned before --search (and its kinds)
         if out["early_stop"] == "none":  # and those before --early-stop
             del out["early_stop"], out["early_stop_threshold"]
+        if out["sensitivity_lrs"] is None:  # and every benchmark but an LR sweep
+            del out["sensitivity_lrs"]
         return out
 
     @classmethod
@@ -268,6 +273,9 @@ def make_plan(config: BenchmarkConfig) -> Plan:
     if config.early_stop != "none":
         search["early_stop"] = resolved["early_stop"] = {
             "method": config.early_stop, "threshold": config.early_stop_threshold}
+    if config.sensitivity_lrs:  # its learning rates may leave the tuning ranges
+        resolved["sensitivity_lrs"] = config.sensitivity_lrs
+        search["lr_sweep"] = True
     key = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[
         :20
     ]
@@ -282,20 +290,19 @@ def make_plan(config: BenchmarkConfig) -> Plan:
             config.n_studies,
             config.seed,
             config.hyperparameters.get(name),
-        )
+        ) if not config.sensitivity_lrs else sensitivity.sweep_trials(
+            algorithm, config.sensitivity_lrs, config.n_studies, config.seed)
         for w_index, w in enumerate(workloads):
             for t in trials:
                 # hp-dependent preconditions of every planned point, before anything is stored
-                algorithm.check_hyperparameters(
-                    expanded[w_index].with_spec(w.spec),
-                    algorithm.search_space.validate(t.hyperparameters),
-                )
+                hp = algorithm.search_space.validate(
+                    t.hyperparameters, allow_out_of_range=bool(config.sensitivity_lrs))
+                algorithm.check_hyperparameters(expanded[w_index].with_spec(w.spec), hp)
                 if config.nproc > 1:  # every global batch must split evenly over the ranks
                     from trainlab.bench.distributed import check_nproc
 
-                    workload = expanded[w_index]
-                    hp = algorithm.search_space.validate(t.hyperparameters)
-                    check_nproc(config.nproc, algorithm.batch_size(workload, hp), config.device)
+                    batch = algorithm.batch_size(expanded[w_index], hp)
+                    check_nproc(config.nproc, batch, config.device)
                 row = {
                     "study": t.study,
                     "trial_index": t.trial_index,

@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import threading
 import traceback
+import warnings
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -33,7 +34,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from trainlab.errors import ClaimLost
+from trainlab.errors import ClaimLost, OutOfRangeWarning
 from trainlab.spec import FINISHED, TrainlabError
 
 #: called with (trial_id, outcome) when a trial ends; outcome has at least ``status``
@@ -148,20 +149,25 @@ def _run_row(store: Any, row: dict[str, Any], group: Any, full_curve: bool, devi
     workload = _build_workload(row["workload"], row["variant"], device)
     # the row is the source of truth: the spec planned with the trial is the spec it runs
     spec = spec_of_row(row) or _legacy_spec(workload, row)
-    result = run_trial(
-        workload,
-        get_algorithm(row["algorithm"]),
-        row["hyperparameters"],
-        int(row["seed"]),
-        spec=spec,
-        full_curve=full_curve,
-        store=store if leader else None,
-        trial_id=row["id"] if leader else None,
-        on_progress=on_progress,
-        group=group,
-        stop_rule=rule_from_row(row),
-        segment=segment_of_row(store.location, row),  # a PBT segment resumes a checkpoint
-    )
+    sweep = bool((row.get("search") or {}).get("lr_sweep"))  # an LR sweep leaves the ranges
+    with warnings.catch_warnings():
+        if sweep:  # on purpose: no OutOfRangeWarning per learning rate
+            warnings.filterwarnings("ignore", category=OutOfRangeWarning)
+        result = run_trial(
+            workload,
+            get_algorithm(row["algorithm"]),
+            row["hyperparameters"],
+            int(row["seed"]),
+            spec=spec,
+            full_curve=full_curve,
+            store=store if leader else None,
+            trial_id=row["id"] if leader else None,
+            on_progress=on_progress,
+            group=group,
+            stop_rule=rule_from_row(row),
+            allow_out_of_range=sweep,
+            segment=segment_of_row(store.location, row),  # a PBT segment resumes a checkpoint
+        )
     return {
         "trial_id": row["id"],
         "status": result.status,

@@ -17,7 +17,7 @@ import sys
 
 #: command modules, in the order of ``trainlab --help``
 COMMANDS = ("list", "run", "show", "bench", "worker", "score", "compare", "report", "export",
-            "targets", "migrate", "predict-schedule", "extrapolate", "demo")
+            "targets", "migrate", "predict-schedule", "extrapolate", "sensitivity", "demo")
 
 INTERRUPTED = 130
 _interrupt_requested = False

@@ -10,6 +10,7 @@ steps), learning-rate schedules where recorded, model cost (validation metric ag
 parameters for the algorithms whose model differs from the dense one, beside a table of
 parameters, FLOPs and inference speedups; :mod:`trainlab.report.cost`), the tuning cost (what
 each study spent until its first trial reached the target; :mod:`trainlab.report.tuning_cost`),
+the learning-rate sensitivity of every LR sweep in the store (:mod:`trainlab.report.sensitivity`),
 and every trial. Every name that comes from a user (algorithms, workloads, hyperparameters,
 errors) is escaped with :func:`html.escape`.
 """
@@ -28,7 +29,7 @@ from typing import Any
 from trainlab.bench import uncertainty
 from trainlab.bench.scoring import ScoreResult, compute_scores, records_from_trials
 from trainlab.bench.store import Store
-from trainlab.report import cells, cost, plots
+from trainlab.report import cells, cost, plots, sensitivity
 from trainlab.report import pbt as pbt_report
 from trainlab.report import tuning_cost as tuning
 from trainlab.spec import Target, TrainlabError
@@ -195,8 +196,10 @@ def build_report(
     pbt_html, pbt_figures = pbt_report.section(
         trials, evals, lambda name: out / f"{_slug(name, used)}.png")
     figures += [("pbt", caption, png) for caption, png in pbt_figures]
+    with Store(store_path, readonly=True) as store:  # the store's LR sweeps, if any
+        sweeps = sensitivity.section(store, lambda name: out / f"{_slug(name, used)}.png")
     page = _page(bench, trials, algorithms, by_time, by_steps, figures, store_path, cost_table,
-                 pbt_html=pbt_html,
+                 pbt_html=pbt_html, sweeps=sweeps,
                  tuning_table=tuning.section(trials, bench["config"].get("options") or {}))
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
@@ -360,7 +363,7 @@ def _trials_table(trials: list[dict[str, Any]]) -> str:
 
 
 def _page(bench, trials, algorithms, by_time, by_steps, figures, store_path, cost_table,
-          pbt_html: str = "", tuning_table: str = "") -> str:  # fmt: skip
+          pbt_html: str = "", tuning_table: str = "", sweeps=()) -> str:  # fmt: skip
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -399,6 +402,10 @@ def _page(bench, trials, algorithms, by_time, by_steps, figures, store_path, cos
         parts += ["<h2>Population Based Training</h2>", pbt_html]
         parts += [_img(png, f"best PBT lineage of {caption}") for section, caption, png
                   in figures if section == "pbt"]  # fmt: skip
+    if sweeps:
+        parts.append("<h2>Learning-rate sensitivity</h2>")
+    for heading, table, png in sweeps:
+        parts += [f"<h3>{esc(heading)}</h3>", table, _img(png, f"sensitivity: {heading}")]
     parts += [
         "<h2>Trials</h2>",
         f"<details><summary>{len(trials)} trials</summary>{_trials_table(trials)}</details>",
