@@ -210,5 +210,5 @@ def test_verdicts(script):
     rows["halton+lc-pfn"]["in_interval"] = True
     goal, claim = script.verdicts(rows)
     assert goal.startswith("2x goal: not met") and ": holds here" in claim
-    assert script.within(0.5, (0.4, 0.6)) and not script.within(0.7, (0.4, 0.6))
-    assert script.within(0.5, None) is None
+    assert [script.versus(v, (0.4, 0.6)) for v in (0.3, 0.5, 0.7)] == ["below", "inside", "above"]
+    assert script.versus(0.5, None) is None
