@@ -8,4 +8,13 @@ tests ask of every algorithm. Benchmarks and CLI runs in tests pass ``targets="c
 """
 
 # a real PostgreSQL server, a fresh database per test (tests/postgres.py)
+import pytest
 from postgres import postgres_admin_url, postgres_server, postgres_url  # noqa: F401
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request, tmp_path):
+    """A store location on both backends: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "s.db")
+    return request.getfixturevalue("postgres_url")

@@ -111,13 +111,6 @@ def test_step_mode_rungs_are_prefixes_of_the_full_run(tmp_path):
     assert all(longer[s] == m for s, m in shorter.items())
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def location(request, tmp_path):
-    if request.param == "sqlite":
-        return str(tmp_path / "s.db")
-    return request.getfixturevalue("postgres_url")
-
-
 def test_two_processes_promote_each_configuration_once(tmp_path, location):
     db = location
     with Store(db) as store:

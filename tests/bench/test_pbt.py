@@ -320,13 +320,6 @@ def test_a_killed_pbt_benchmark_resumes_without_training_a_segment_twice(tmp_pat
     assert [evals[t["id"]] for t in trials] == [w_evals[t["id"]] for t in w_trials]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def location(request, tmp_path):
-    if request.param == "sqlite":
-        return str(tmp_path / "s.db")
-    return request.getfixturevalue("postgres_url")
-
-
 def test_concurrent_claimers_never_add_the_same_segment(tmp_path, location):
     cfg = config(tmp_path, n_trials=6)
     with Store(location) as store:

@@ -16,13 +16,6 @@ from trainlab.errors import ClaimLost, StoreError
 from trainlab.spec import EvalRecord
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def location(request, tmp_path):
-    if request.param == "sqlite":
-        return str(tmp_path / "s.db")
-    return request.getfixturevalue("postgres_url")
-
-
 def _row(k: int, **extra):
     return dict(workload="w", algorithm="a", hyperparameters={"lr": 0.1 * (k + 1)}, seed=k,
                 mode="steps", study=0, trial_index=k, **extra)  # fmt: skip

@@ -23,15 +23,7 @@ Choices the paper leaves open, as trainlab makes them:
   threshold over all sparsified weights, as GraNet uses).
 * With ``t_0 = 0`` and ``s_i > 0`` the first pruning happens when the object is built.
 
-A plain PyTorch loop (``loader`` yields ``(x, y)``):
-
-    model = nn.Sequential(nn.Linear(40, 256), nn.ReLU(), nn.Linear(256, 10))
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    gmp = GMP(model, sparsity=0.9, t_0=100, t_end=1400, delta_t=50, optimizer=opt)
-    for x, y in loader:
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(); loss.backward(); opt.step()
-        gmp.step()                    # prunes at 100, 150, ..., 1400; keeps zeros at zero
+A plain PyTorch loop is in the docstring of :class:`GMP` (``help(GMP)``).
 """
 
 from __future__ import annotations

@@ -27,16 +27,7 @@ Choices as trainlab makes them:
   are sparsified is :func:`~trainlab.methods.sparse.masks.sparsifiable_weights` (every
   ``Linear``/``Conv`` weight; the authors' code likewise takes every 2-D and 4-D weight).
 
-A plain PyTorch loop (``loader`` yields ``(x, y)``):
-
-    model = nn.Sequential(nn.Linear(40, 256), nn.ReLU(), nn.Linear(256, 10))
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    granet = GraNet(model, sparsity=0.9, t_0=100, t_end=1400, delta_t=50, total_steps=2000,
-                    optimizer=opt)    # initial_sparsity=0.5 for sparse-to-sparse
-    for x, y in loader:
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(); loss.backward(); opt.step()
-        granet.step()                 # before the next zero_grad: it reads weight.grad
+A plain PyTorch loop is in the docstring of :class:`GraNet` (``help(GraNet)``).
 """
 
 from __future__ import annotations

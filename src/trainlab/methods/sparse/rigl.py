@@ -29,15 +29,7 @@ Choices as trainlab makes them (the paper's defaults where it has them):
 * The gradient is the one ``backward`` left in ``weight.grad`` at the update step; the masks
   are applied by value, so it is the dense gradient without extra work.
 
-A plain PyTorch loop (``loader`` yields ``(x, y)``):
-
-    model = nn.Sequential(nn.Linear(40, 256), nn.ReLU(), nn.Linear(256, 10))
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    rigl = RigL(model, sparsity=0.9, t_end=1500, delta_t=100, optimizer=opt)  # masks now
-    for x, y in loader:
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(); loss.backward(); opt.step()
-        rigl.step()                   # before the next zero_grad: it reads weight.grad
+A plain PyTorch loop is in the docstring of :class:`RigL` (``help(RigL)``).
 """
 
 from __future__ import annotations
