@@ -362,29 +362,6 @@ class BenchmarkRun:
         return asdict(self)
 
 
-def describe_trial(row: dict[str, Any]) -> str:
-    workload = row["workload"] + (f":{row['variant']}" if row.get("variant") else "")
-    return f"#{row['id']} {workload} / {row['algorithm']} s{row['study']} t{row['trial_index']}"
-
-
-def outcome_line(row: dict[str, Any], outcome: dict[str, Any]) -> str:
-    status = outcome.get("status", "?")
-    if status == "reached":
-        t = outcome.get("time_to_target")
-        s = outcome.get("steps_to_target")
-        detail = f"reached in {t:.2f} s ({s} steps)" if t is not None else "reached"
-    elif status == "failed":
-        detail = (
-            "FAILED: " + (outcome.get("error") or "").splitlines()[0][:120]
-            if outcome.get("error")
-            else "FAILED"
-        )
-    else:
-        best = outcome.get("best_metric")
-        detail = status + ("" if best is None else f" (best {row.get('target_metric')} {best:.4g})")
-    return f"{describe_trial(row)}: {detail}"
-
-
 def run_benchmark(
     config: BenchmarkConfig | None,
     store_path: str | Path,

@@ -1,5 +1,7 @@
-"""What one trial under the timing rules gives back (:class:`TrialResult`) and what the
-runner (:mod:`trainlab.bench.runner`) reports to a progress callback (:class:`Progress`)."""
+"""What one trial under the timing rules gives back (:class:`TrialResult`), what the runner
+(:mod:`trainlab.bench.runner`) reports to a progress callback (:class:`Progress`), and the
+one-line text of a benchmark's trial and its outcome (:func:`describe_trial`,
+:func:`outcome_line`)."""
 
 from __future__ import annotations
 
@@ -71,3 +73,26 @@ class Progress:
     budget: float  # max_runtime (time mode) or max_steps (step mode)
     mode: str
     last_eval: EvalRecord | None
+
+
+def describe_trial(row: dict[str, Any]) -> str:
+    workload = row["workload"] + (f":{row['variant']}" if row.get("variant") else "")
+    return f"#{row['id']} {workload} / {row['algorithm']} s{row['study']} t{row['trial_index']}"
+
+
+def outcome_line(row: dict[str, Any], outcome: dict[str, Any]) -> str:
+    status = outcome.get("status", "?")
+    if status == "reached":
+        t = outcome.get("time_to_target")
+        s = outcome.get("steps_to_target")
+        detail = f"reached in {t:.2f} s ({s} steps)" if t is not None else "reached"
+    elif status == "failed":
+        detail = (
+            "FAILED: " + (outcome.get("error") or "").splitlines()[0][:120]
+            if outcome.get("error")
+            else "FAILED"
+        )
+    else:
+        best = outcome.get("best_metric")
+        detail = status + ("" if best is None else f" (best {row.get('target_metric')} {best:.4g})")
+    return f"{describe_trial(row)}: {detail}"

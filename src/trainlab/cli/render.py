@@ -21,7 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from trainlab.bench.benchmark import describe_trial, outcome_line
+from trainlab.bench.results import describe_trial, outcome_line
 from trainlab.report.cells import cost_cells, cost_lines
 from trainlab.report.cells import plain_value as fmt
 

@@ -29,7 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trainlab.bench.benchmark import outcome_line, run_benchmark
+    from trainlab.bench.benchmark import run_benchmark
+    from trainlab.bench.results import outcome_line
     from trainlab.spec import UNFINISHED
 
     with common.open_existing_store(args.store) as store:
