@@ -236,7 +236,14 @@ def summary(db):
 def whole(tmp_path_factory):
     """A PBT benchmark run to its end in one go: (its directory, store, run)."""
     root = tmp_path_factory.mktemp("whole")
-    return root, root / "s.db", run_benchmark(config(root), root / "s.db", jobs=1)
+    saved = {}  # trial id -> whether its checkpoint existed when it finished
+
+    def done(row, outcome):
+        saved[row["id"]] = checkpoint_path(root / "s.db", row["benchmark_id"], row["id"]).exists()
+
+    run = run_benchmark(config(root), root / "s.db", jobs=1, on_trial_done=done)
+    run.saved = saved
+    return root, root / "s.db", run
 
 
 GENERATIONS = [(m, g) for m in range(4) for g in range(3)]  # 4 members x 15 / 5 steps
@@ -258,9 +265,10 @@ def test_a_whole_pbt_benchmark_runs_its_generations_and_records_lineages(whole):
             assert parent["search"]["member"] == (s["exploited"] if s["exploited"] is not None
                                                   else s["member"])  # fmt: skip
             assert t["timed_seconds"] > parent["timed_seconds"]
-    # one checkpoint per segment that has a next one (the last generation saves none)
-    assert all(checkpoint_path(db, run.benchmark_id, t["id"]).exists()
-               == (t["search"]["generation"] < 2) for t in trials)  # fmt: skip
+    # one checkpoint per segment that has a next one (the last generation saves none), all
+    # removed once the benchmark has finished
+    assert all(run.saved[t["id"]] == (t["search"]["generation"] < 2) for t in trials)
+    assert not checkpoint_path(db, run.benchmark_id, 1).parent.exists()
     best = pbt.best_segments(trials)[("heavyball", "tiny_blobs", "", 0)]
     chain = pbt.lineage(trials, best["id"])
     assert [r["search"]["generation"] for r in chain] == [0, 1, 2]
@@ -454,3 +462,19 @@ def test_the_tuning_cost_charges_each_segment_its_own_steps(whole):
         parent = by_id.get(t["search"]["parent"])
         own = t["timed_seconds"] - (parent["timed_seconds"] if parent else 0.0)
         assert seconds[t["id"]] == pytest.approx(own)
+
+
+def test_two_stores_in_one_directory_never_share_checkpoints(tmp_path, monkeypatch):
+    a, b = checkpoint_path(tmp_path / "a.db", 1, 5), checkpoint_path(tmp_path / "b.db", 1, 5)
+    assert a != b and a.parent.parent.parent == b.parent.parent.parent == tmp_path / "checkpoints"
+    monkeypatch.setenv("TRAINLAB_CHECKPOINTS", str(tmp_path / "shared"))
+    pg = [checkpoint_path(f"postgresql://u:{pw}@host{h}/runs", 1, 5)
+          for h, pw in ((1, "x"), (1, "y"), (2, "x"))]  # fmt: skip
+    assert pg[0] == pg[1] != pg[2]  # the password is not part of a store's identity
+    shared = (*pg, checkpoint_path(tmp_path / "a.db", 1, 5))
+    assert all(p.is_relative_to(tmp_path / "shared") for p in shared)
+
+
+def test_a_ready_that_leaves_no_round_in_the_budget_is_refused(tmp_path):
+    with pytest.raises(TrainlabError, match="leaves no exploit/explore round"):
+        make_plan(config(tmp_path, pbt_ready=15))

@@ -25,6 +25,7 @@ import hashlib
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,9 +33,11 @@ from typing import Any
 
 from trainlab.bench import searchers, sensitivity, tuning
 from trainlab.bench.budgets import trial_spec
+from trainlab.bench.checkpoints import remove_benchmark
 from trainlab.bench.drain import drain
 from trainlab.bench.early_stop import check_early_stop
 from trainlab.bench.store import STALE_AFTER, Store
+from trainlab.errors import OutOfRangeWarning
 from trainlab.spec import UNFINISHED, TrainlabError, WorkloadSpec
 from trainlab.workloads.targets import check_source
 
@@ -295,8 +298,10 @@ def make_plan(config: BenchmarkConfig) -> Plan:
         for w_index, w in enumerate(workloads):
             for t in trials:
                 # hp-dependent preconditions of every planned point, before anything is stored
-                hp = algorithm.search_space.validate(
-                    t.hyperparameters, allow_out_of_range=bool(config.sensitivity_lrs))
+                with warnings.catch_warnings():  # a sweep leaves the lr range on purpose
+                    warnings.simplefilter("ignore", OutOfRangeWarning)
+                    hp = algorithm.search_space.validate(
+                        t.hyperparameters, allow_out_of_range=bool(config.sensitivity_lrs))
                 algorithm.check_hyperparameters(expanded[w_index].with_spec(w.spec), hp)
                 if config.nproc > 1:  # every global batch must split evenly over the ranks
                     from trainlab.bench.distributed import check_nproc
@@ -470,6 +475,8 @@ def run_benchmark(
             ran = drain(store, benchmark_id, ex, on_done, on_tick, claim)
         counts = store.status_counts(benchmark_id)
         eval_share = store.eval_share(benchmark_id)
+        if not plan_only and config.search == "pbt" and not set(counts) & set(UNFINISHED):
+            remove_benchmark(store.location, benchmark_id)  # no segment will load them again
     finally:
         store.close()
     return BenchmarkRun(

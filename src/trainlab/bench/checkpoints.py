@@ -2,12 +2,17 @@
 
 A segment is one trial row (see :mod:`trainlab.bench.pbt`): it starts from the checkpoint its
 ``parent`` segment saved (or from scratch), trains up to its ``end_step`` and saves its own.
-Files live at ``<dir>/<benchmark id>/<trial id>.pt`` where ``<dir>`` is, in order:
+Files live at ``<dir>/<store>/<benchmark id>/<trial id>.pt`` where ``<dir>`` is, in order:
 
 * ``$TRAINLAB_CHECKPOINTS`` when set (workers on other machines must point it at a directory
   they all share, as they share the store);
 * ``checkpoints/`` beside a SQLite store's file;
-* ``trainlab-runs/checkpoints/`` in the working directory for a PostgreSQL store.
+* ``trainlab-runs/checkpoints/`` in the working directory for a PostgreSQL store;
+
+and ``<store>`` names the store (its file name or database, and a digest of its absolute path
+or of its URL without the password), so two stores sharing a directory never read each other's
+checkpoints. When a PBT benchmark has finished every segment its directory is removed
+(:func:`remove_benchmark`): nothing reads those files any more.
 
 A checkpoint holds tensors and plain containers only and is read with
 ``torch.load(weights_only=True)``: ``{"algorithm": Algorithm.state_dict(state), "step",
@@ -19,7 +24,9 @@ half-written checkpoint behind: a segment killed before its save is rerun from i
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,18 +43,31 @@ STREAM_MIX = 1_000_003
 
 def checkpoint_dir(location: str | os.PathLike | Location) -> Path:
     """The checkpoint directory of a store (see the module doc for the order)."""
-    if os.environ.get(ENV):
-        return Path(os.environ[ENV])
     if not isinstance(location, Location):
         location = Location.parse(location)
     if location.kind == "sqlite":
-        return Path(location.target).resolve().parent / "checkpoints"
-    return Path("trainlab-runs") / "checkpoints"
+        path = Path(location.target).resolve()
+        base, name, identity = path.parent / "checkpoints", path.name, str(path)
+    else:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(location.target)
+        base, name, identity = Path("trainlab-runs") / "checkpoints", url.database or "db", str(
+            url.set(password=None))  # fmt: skip
+    if os.environ.get(ENV):
+        base = Path(os.environ[ENV])
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:10]
+    return base / f"{name}-{digest}"
 
 
 def checkpoint_path(location: Any, benchmark_id: int, trial_id: int) -> Path:
     """Where trial ``trial_id`` of benchmark ``benchmark_id`` saves its checkpoint."""
     return checkpoint_dir(location) / str(benchmark_id) / f"{trial_id}.pt"
+
+
+def remove_benchmark(location: Any, benchmark_id: int) -> None:
+    """Delete a finished benchmark's checkpoints (its directory; nothing if absent)."""
+    shutil.rmtree(checkpoint_dir(location) / str(benchmark_id), ignore_errors=True)
 
 
 def stream_seed(seed: int, start_step: int) -> int:

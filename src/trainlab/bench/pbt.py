@@ -23,8 +23,10 @@ those hyperparameters); otherwise it continues as it is.
   segment starts from (``None`` at generation 0), ``exploited`` the member copied (or ``None``).
 * **ready** (``--pbt-ready``): default ``ceil(max_steps / 9)`` in step mode (8 exploit/explore
   rounds over the budget), rounded up to a multiple of the evaluation period so that every
-  segment ends on an evaluation; in time mode ``ceil(step_hint / 9)`` (the budget in steps is
-  not known ahead; a segment also ends when the lineage's timed budget is spent).
+  segment ends on an evaluation (so fewer rounds when the period is coarse); a ``ready`` that
+  leaves no round within the step budget is refused; in time mode ``ceil(step_hint / 9)``
+  (the budget in steps is not known ahead; a segment also ends when the lineage's timed budget
+  is spent).
 * **Ranking** (truncation selection): a finished member of generation ``g`` is ranked against
   the finished segments of generation ``g`` of its population *so far* (asynchronous, as Ray
   Tune: nobody waits for a generation to fill; with ``--jobs 1`` the claim prefers planned
@@ -49,7 +51,8 @@ those hyperparameters); otherwise it continues as it is.
 * **Stopping**: a member that reached the target stops. Once a member of the study has reached
   it, a member whose next segment would start at or past that lineage's time, steps and CPU
   seconds to the target stops too: its lineage can no longer be faster (by any measure), and
-  the study's result is already known.
+  the study's result is already known. In step mode steps alone decide, so that the same
+  benchmark always trains the same segments (the clocks differ from run to run).
 * **Time to target**: a segment's evaluations record steps and timed seconds cumulative along
   its lineage (from the checkpoint), so the unchanged scoring (the study's first evaluation
   meeting the target) gives the fastest lineage's time. Saving and restoring checkpoints and
@@ -122,7 +125,13 @@ def segment_steps(ready: int | None, row: dict[str, Any]) -> int:
         return ready or max(1, math.ceil(row["step_hint"] / (ROUNDS + 1)))
     every = int(row["eval_every_steps"])
     steps = ready or math.ceil(row["max_steps"] / (ROUNDS + 1))
-    return max(every, math.ceil(steps / every) * every)
+    steps = max(every, math.ceil(steps / every) * every)
+    if steps >= row["max_steps"]:
+        raise TrainlabError(
+            f"--pbt-ready {steps} (a multiple of the evaluation period {every}) leaves no "
+            f"exploit/explore round in {row['workload']}'s {row['max_steps']}-step budget: "
+            "give a smaller --pbt-ready or a larger --max-steps")
+    return steps
 
 
 def _end(search: dict[str, Any], start: int, row: dict[str, Any]) -> int:
@@ -197,11 +206,13 @@ def _more_budget(row: dict[str, Any]) -> bool:
 
 def _cannot_win(start: dict[str, Any], reached: list[dict[str, Any]]) -> bool:
     """A lineage continuing from ``start``'s end is no faster than a reached one by any
-    measure."""
+    measure; in step mode by steps alone (the clocks would make the decision, and so the set
+    of segments, differ between two runs of the same benchmark)."""
     for r in reached:
-        pairs = ((start["timed_seconds"], r["time_to_target"]),
-                 (start["steps"], r["steps_to_target"]),
-                 (start["cpu_seconds"], r["cpu_time_to_target"]))  # fmt: skip
+        pairs = [(start["steps"], r["steps_to_target"])]
+        if start["mode"] != "steps":
+            pairs += [(start["timed_seconds"], r["time_to_target"]),
+                      (start["cpu_seconds"], r["cpu_time_to_target"])]  # fmt: skip
         if all(a is not None and b is not None and a >= b for a, b in pairs):
             return True
     return False

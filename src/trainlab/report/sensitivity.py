@@ -78,7 +78,8 @@ def notes(sweep: Any) -> list[str]:
     """What the numbers are: the metric, the interval, unfinished trials."""
     seeds = min((s.seeds for s in sweep.sensitivities.values()), default=0)
     out = [f"sensitivity = mean over the {len(sweep.lrs)} learning rates of min(l(lr), l0) "
-           "minus the best (Wortsman et al., 2023); a diverged or failed run counts l0"]
+           "minus the best (Wortsman et al., 2023); a diverged or failed run counts l0; "
+           "*: the algorithm's best learning rate"]
     if seeds >= 2 and sweep.n_boot:
         out.append(f"[..]: 95 % percentile bootstrap over the {seeds} seeds (seeds resampled "
                    f"with replacement, the same draw at every lr; {sweep.n_boot} replicates); "
