@@ -324,11 +324,14 @@ def compute_scores(
                                          for t in x.values()):  # fmt: skip
         reached = sum(math.isfinite(t) for a in algorithms for w in scored
                       for t in study_times[a][w].values())  # fmt: skip
+        n_studies = max((len(study_times[a][w]) for a in algorithms for w in scored), default=0)
+        even = n_studies % 2 == 0
         warnings.append(
             "no algorithm reached its target on any workload (median over studies): every score "
-            f"is 0 and says nothing ({reached} studies reached; a median over an even number of "
-            "studies is a miss as soon as half miss). Use a larger budget, the class targets "
-            "(--targets class) or an odd number of --studies"
+            f"is 0 and says nothing ({reached} studies reached"
+            + ("; a median over an even number of studies is a miss as soon as half miss"
+               if even else "") + "). Use a larger budget or easier targets (--targets class)"
+            + (" or an odd number of --studies" if even else "")
         )
     failures: dict[str, dict[str, list[str]]] = {a: {} for a in algorithms}
     for base, vs in variants.items():
