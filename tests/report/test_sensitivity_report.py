@@ -39,3 +39,7 @@ def test_the_report_has_a_section_per_sweep(tmp_path):
     assert re.search(r'<img src="data:image/png;base64,[^"]+" alt="sensitivity: tiny_blobs',
                      section)  # fmt: skip
     assert list((tmp_path / "r").glob("sensitivity_tiny_blobs_*.png"))
+    assert "learning-rate sweep" not in page  # benchmark 1 is not the sweep
+    sweep_page = build_report(store, tmp_path / "s", benchmark_id=sweep_id).read_text()
+    assert "its scores below rank learning rates, not tuned algorithms" in sweep_page
+    assert "nothing is searched, so there is no tuning cost" in sweep_page

@@ -370,6 +370,11 @@ def _page(bench, trials, algorithms, by_time, by_steps, figures, store_path, cos
         f"<title>trainlab benchmark {esc(bench['id'])}</title><style>{CSS}</style></head><body>",
         f"<h1>trainlab benchmark {esc(bench['id'])}</h1>",
         _config_table(bench, trials, store_path),
+        *(['<p class="note">This benchmark is a learning-rate sweep (<code>trainlab '
+           "sensitivity</code>): every run trains its full budget at a fixed learning rate, so "
+           "its scores below rank learning rates, not tuned algorithms; its result is the "
+           "Learning-rate sensitivity section.</p>"]
+          if (bench["config"].get("options") or {}).get("sensitivity_lrs") else []),
         "<h2>Scores</h2>",
         _scores_table(by_time, by_steps, algorithms),
     ]

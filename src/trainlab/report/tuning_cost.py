@@ -34,7 +34,11 @@ def tables(trials: list[dict[str, Any]], options: dict[str, Any]) -> dict[str, l
 
 
 def section(trials: list[dict[str, Any]], options: dict[str, Any]) -> str:
-    """The HTML of the section (a table and its note); a note alone when nothing finished."""
+    """The HTML of the section (a table and its note); a note alone when nothing finished or
+    the benchmark is a learning-rate sweep (no search: every point is trained in full)."""
+    if options.get("sensitivity_lrs"):
+        return ('<p class="note">A learning-rate sweep (<code>trainlab sensitivity</code>): '
+                "nothing is searched, so there is no tuning cost.</p>")
     by_measure = {by: rows for by, rows in tables(trials, options).items() if rows}
     if not by_measure:
         return '<p class="note">No finished trials yet.</p>'
