@@ -478,3 +478,17 @@ def test_two_stores_in_one_directory_never_share_checkpoints(tmp_path, monkeypat
 def test_a_ready_that_leaves_no_round_in_the_budget_is_refused(tmp_path):
     with pytest.raises(TrainlabError, match="leaves no exploit/explore round"):
         make_plan(config(tmp_path, pbt_ready=15))
+
+
+def test_show_says_where_a_trial_sits_in_its_searcher():
+    pbt_row = {"searcher": "pbt", "member": 2, "generation": 3, "start_step": 30,
+               "end_step": 40, "parent": 17, "exploited": 0}  # fmt: skip
+    (line,) = searchers.detail_lines(pbt_row)
+    assert line.startswith("PBT member 2, generation 3: steps 30-40, from trial 17's checkpoint "
+                           "(member 0's: exploited, then explored)")  # fmt: skip
+    first = {**pbt_row, "generation": 0, "start_step": 0, "parent": None, "exploited": None}
+    assert "steps 0-40, from scratch;" in searchers.detail_lines(first)[0]
+    asha_row = {"searcher": "asha", "rung": 1, "rungs": 3, "eta": 3, "parent": 8}
+    assert searchers.detail_lines(asha_row) == [
+        "ASHA rung 1 of 0-2 (eta 3), promoted from trial 8"]
+    assert searchers.detail_lines(None) == searchers.detail_lines({"early_stop": {}}) == []

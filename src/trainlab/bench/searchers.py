@@ -126,3 +126,21 @@ def describe(search: dict[str, Any] | None) -> str:
     if search.get("searcher") == "pbt":
         return f"m{search['member']} g{search['generation']}"
     return "-"
+
+
+def detail_lines(search: dict[str, Any] | None) -> list[str]:
+    """What ``trainlab show ID`` says of a trial's place in its searcher (none for Halton)."""
+    search = search or {}
+    if search.get("searcher") == "asha":
+        parent = search.get("parent")
+        return [f"ASHA rung {search['rung']} of 0-{search['rungs'] - 1} (eta {search['eta']})"
+                + (f", promoted from trial {parent}" if parent is not None else "")]
+    if search.get("searcher") == "pbt":
+        parent, copied = search.get("parent"), search.get("exploited")
+        start = ("from scratch" if parent is None else f"from trial {parent}'s checkpoint"
+                 + (f" (member {copied}'s: exploited, then explored)" if copied is not None
+                    else ""))  # fmt: skip
+        return [f"PBT member {search['member']}, generation {search['generation']}: steps "
+                f"{search['start_step']}-{search['end_step']}, {start}; its steps, timed and "
+                "CPU seconds count along the lineage, its wall and eval seconds are its own"]
+    return []

@@ -22,6 +22,8 @@ from rich.progress import (
 from rich.table import Table
 
 from trainlab.bench.results import describe_trial, outcome_line
+from trainlab.bench.searchers import describe as searcher  # ASHA rung r1/3, PBT member m2 g3
+from trainlab.bench.searchers import detail_lines
 from trainlab.report.cells import cost_cells, cost_lines
 from trainlab.report.cells import plain_value as fmt
 
@@ -107,8 +109,6 @@ def trials_table(trials: list[dict[str, Any]], title: str) -> Table:
     cols = ("id", "workload", "algorithm", "seed", "mode", "status", "time to target",
             "steps to target", "best", "timed s", "wall s", "params", "nnz", "MFLOPs/ex",
             "speedup")  # fmt: skip
-    from trainlab.bench.searchers import describe as searcher  # ASHA rung r1/3, PBT member m2 g3
-
     searched = any(searcher(t.get("search")) != "-" for t in trials)
     if searched:
         cols = (*cols[:6], "search", *cols[6:])
@@ -173,7 +173,7 @@ def print_trial(con: Console, trial: dict[str, Any], evals: list) -> None:
            if trial.get(key) is not None]  # fmt: skip
     if got:
         plain(con, "to target: " + ", ".join(got))
-    for line in cost_lines(trial.get("model_cost")):
+    for line in [*cost_lines(trial.get("model_cost")), *detail_lines(trial.get("search"))]:
         plain(con, line)
     if trial.get("stop_reason"):  # status stopped-early: the prediction that stopped it
         from trainlab.bench.early_stop import describe_reason
