@@ -113,9 +113,9 @@ def lr_name(algorithm: Any) -> str:
     for name in LR_NAMES:
         if name in names:
             return name
-    what = ", ".join(names) if names else "none (self-tuning)"
+    what = f"it has {', '.join(names)}" if names else "it is self-tuning"
     raise TrainlabError(f"{algorithm.name} has no learning-rate hyperparameter to sweep "
-                        f"(learning_rate or lr; it has {what})")  # fmt: skip
+                        f"(learning_rate or lr): {what}")  # fmt: skip
 
 
 def check_lrs(lrs: Sequence[float]) -> None:

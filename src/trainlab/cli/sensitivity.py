@@ -35,7 +35,10 @@ def lr_list(text: str) -> list[float]:
         if len(parts) != 3:
             raise argtypes.BadValue(f"expected LO:HI:N or A,B,C..., got {text!r}")
         low, high = (argtypes.real(0.0)(p) for p in parts[:2])
-        n = argtypes.integer(MIN_LRS, 1000, "a count of learning rates")(parts[2])
+        try:
+            n = argtypes.integer(MIN_LRS, 1000, "a count of learning rates")(parts[2])
+        except argtypes.BadValue as exc:
+            raise argtypes.BadValue(f"N in LO:HI:N (the number of learning rates) {exc}") from exc
         if not low < high:
             raise argtypes.BadValue(f"LO:HI:N needs LO < HI, got {text!r}")
         ratio = math.log(high / low)
