@@ -210,7 +210,6 @@ class Recipe(Algorithm):
         _switch_optimizer(state.optimizer, "eval")
         return state.model
 
-
     # -- checkpoints (--search pbt) ------------------------------------------------------
     def check_checkpoints(self) -> None:
         """A recipe checkpoints when its state is the plain :class:`TrainState` and its
