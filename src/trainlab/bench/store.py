@@ -40,7 +40,6 @@ from typing import Any
 from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from trainlab.bench.budgets import spec_of_row  # noqa: F401  (its home before budgets)
 from trainlab.bench.store_backends import Location, open_engine, store_error
 from trainlab.bench.store_schema import benchmarks as B
 from trainlab.bench.store_schema import evaluations as E

@@ -300,7 +300,7 @@ class AdaPT:
             peaks = torch.stack([p.grad.abs().max() for _, _, p in owned]).tolist()
             for (n, wl, p), peak in zip(owned, peaks, strict=True):
                 fl = _fraction_for_peak(peak, wl)
-                if p is self._params(n)[0]:  # the weight's (not the bias's) gradient format
+                if p is getattr(self.layers[n], "weight", None):  # the weight's gradient format
                     self.grad_fl[n] = fl
                 p.grad.copy_(fixed_point_quantize(p.grad, wl, fl, rounding="stochastic"))
         norms = []
